@@ -1,0 +1,47 @@
+# Every target that needs Python code depends on $(STAMP), so a fresh clone
+# creates .venv and installs the project before doing anything else.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+# The machine's real services, used by `make test-real` and CI. Database
+# numbers / names are ones the plugin creates and owns; see docs/configuration.md.
+REAL_REDIS_URL ?= redis://127.0.0.1:6379/10
+REAL_DB_URL    ?= postgresql+psycopg://postgres@127.0.0.1:5432/cachesync
+
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: install run test test-real lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/flask --app sample_app init-db
+	$(BIN)/flask --app sample_app seed-demo
+	$(BIN)/flask --app sample_app run --host $(HOST) --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-real: $(STAMP)
+	CACHESYNC_REDIS_URL=$(REAL_REDIS_URL) CACHESYNC_DB_URL=$(REAL_DB_URL) \
+		$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""pytest hooks and options of pytest-cachesync."""
+
+from __future__ import annotations

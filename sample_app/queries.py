@@ -1,0 +1,47 @@
+"""Database loaders behind the cached reads (each returns the JSON shape the cache stores)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from sample_app.models import SPOT_AVAILABLE, SPOT_OCCUPIED, ParkingLot, ParkingSpot, User
+from sample_app.serializers import lot_to_dict, spot_to_dict, user_to_dict
+
+
+def users_list(session: Session) -> list[dict[str, Any]]:
+    return [user_to_dict(u) for u in session.scalars(select(User).order_by(User.id))]
+
+
+def user_detail(session: Session, user_id: int) -> dict[str, Any] | None:
+    user = session.get(User, user_id)
+    return None if user is None else user_to_dict(user)
+
+
+def lots_list(session: Session) -> list[dict[str, Any]]:
+    available = func.coalesce(func.sum(case((ParkingSpot.status == SPOT_AVAILABLE, 1), else_=0)), 0)
+    occupied = func.coalesce(func.sum(case((ParkingSpot.status == SPOT_OCCUPIED, 1), else_=0)), 0)
+    rows = session.execute(
+        select(ParkingLot, available, occupied)
+        .outerjoin(ParkingSpot, ParkingSpot.lot_id == ParkingLot.id)
+        .group_by(ParkingLot.id)
+        .order_by(ParkingLot.id)
+    ).all()
+    return [lot_to_dict(lot, int(free), int(taken)) for lot, free, taken in rows]
+
+
+def lot_detail(session: Session, lot_id: int) -> dict[str, Any] | None:
+    lot = session.get(ParkingLot, lot_id)
+    if lot is None:
+        return None
+    spots = list(
+        session.scalars(
+            select(ParkingSpot).where(ParkingSpot.lot_id == lot_id).order_by(ParkingSpot.number)
+        )
+    )
+    free = sum(1 for s in spots if s.status == SPOT_AVAILABLE)
+    data = lot_to_dict(lot, free, len(spots) - free)
+    data["spots"] = [spot_to_dict(s) for s in spots]
+    return data

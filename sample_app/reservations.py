@@ -1,0 +1,73 @@
+"""Reservations: book the first free spot of a lot, release it with its cost, list mine."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import select
+
+from sample_app import booking
+from sample_app.db import get_session
+from sample_app.errors import ApiError, not_found
+from sample_app.models import ParkingSpot, Reservation
+from sample_app.security import authenticate, login_required
+from sample_app.serializers import reservation_to_dict
+from sample_app.validation import json_body
+
+bp = Blueprint("reservations", __name__, url_prefix="/reservations")
+
+
+def _to_dict(reservation: Reservation) -> dict[str, object]:
+    spot = get_session().get(ParkingSpot, reservation.spot_id)
+    assert spot is not None
+    return reservation_to_dict(reservation, spot)
+
+
+def _own_reservation(reservation_id: int) -> Reservation:
+    me = authenticate()
+    reservation = get_session().get(Reservation, reservation_id)
+    if reservation is None:
+        raise not_found("reservation", reservation_id)
+    if reservation.user_id != me.id and not me.is_admin:
+        raise ApiError(403, "not your reservation")
+    return reservation
+
+
+@bp.post("")
+@login_required
+def book() -> tuple[Response, int]:
+    body = json_body(required=("lot_id",))
+    lot_id = body.integer("lot_id", minimum=1, maximum=2**31 - 1)
+    session = get_session()
+    reservation = booking.book_first_free_spot(session, authenticate(), lot_id)
+    session.commit()
+    booking.count_today("reservations")
+    return jsonify(_to_dict(reservation)), 201
+
+
+@bp.get("")
+@login_required
+def list_mine() -> Response:
+    session = get_session()
+    mine = session.scalars(
+        select(Reservation)
+        .where(Reservation.user_id == authenticate().id)
+        .order_by(Reservation.start_at.desc(), Reservation.id.desc())
+    ).all()
+    return jsonify([_to_dict(r) for r in mine])
+
+
+@bp.get("/<int:reservation_id>")
+@login_required
+def get_reservation(reservation_id: int) -> Response:
+    return jsonify(_to_dict(_own_reservation(reservation_id)))
+
+
+@bp.delete("/<int:reservation_id>")
+@bp.post("/<int:reservation_id>/release")
+@login_required
+def release(reservation_id: int) -> Response:
+    reservation = _own_reservation(reservation_id)
+    session = get_session()
+    booking.release(session, reservation)
+    session.commit()
+    return jsonify(_to_dict(reservation))
