@@ -1,0 +1,1 @@
+"""Benchmarks of pytest-cachesync (``python -m bench.<name>``)."""

@@ -1,0 +1,224 @@
+"""The plugin's fixtures: clean Redis and SQL stores for every test that asks for them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+import redis
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from .databases import TestDatabase, plan_database
+from .engines import make_engine
+from .facade import CacheSync
+from .markers import marker_options
+from .redis_keyspace import RedisKeyspace
+from .rollback import RollbackScope
+from .runtime import RUNTIME_KEY, Runtime
+from .settings import DbReset
+from .targets import load_metadata, resolve_owner
+from .truncate import Truncator, WriteTracker
+
+
+@dataclass
+class SqlStore:
+    """The session's test database, engine and truncation machinery."""
+
+    database: TestDatabase
+    engine: sa.Engine
+    tracker: WriteTracker
+    truncator: Truncator
+
+
+@dataclass
+class TestSql:
+    """One test's SQL side: its Session, what to hand the app, and how to reset it."""
+
+    __test__ = False
+
+    session: Session
+    bind: sa.Engine | sa.Connection
+    strategy: DbReset
+    reset: Callable[[], None]
+
+
+@pytest.fixture(scope="session")
+def _cachesync_runtime(pytestconfig: pytest.Config) -> Runtime:
+    return pytestconfig.stash[RUNTIME_KEY]
+
+
+@pytest.fixture(scope="session")
+def _cachesync_keyspace(_cachesync_runtime: Runtime) -> Iterator[RedisKeyspace]:
+    runtime = _cachesync_runtime
+    url = runtime.settings.redis_url.value
+    plan = runtime.redis_plan
+    keyspace = RedisKeyspace.embedded(plan) if url is None else RedisKeyspace.on_server(url, plan)
+    keyspace.claim(allow_foreign=runtime.settings.allow_foreign_redis.value)
+    try:
+        yield keyspace
+    finally:
+        keyspace.close()
+
+
+@pytest.fixture
+def cachesync_redis(
+    request: pytest.FixtureRequest, _cachesync_keyspace: RedisKeyspace
+) -> Iterator[redis.Redis]:
+    """A redis-py client on the test's own keyspace, emptied before the test.
+
+    On the default backend it is a ``fakeredis.FakeRedis`` on a server private to this session
+    and xdist worker; with ``--cachesync-redis-url`` it is a ``redis.Redis`` on the worker's own
+    database number (or, in prefix mode, the shared database: then every key must start with
+    ``cachesync.key_prefix``). Emptied *before* each test, so a test that crashed cannot leak
+    into the next one; ``@pytest.mark.cachesync(reset=False)`` skips that.
+    """
+    if marker_options(request.node).reset:
+        _cachesync_keyspace.reset()
+    try:
+        yield _cachesync_keyspace.client
+    finally:
+        _cachesync_keyspace.mark()
+
+
+@pytest.fixture(scope="session")
+def cachesync_metadata(_cachesync_runtime: Runtime) -> sa.MetaData:
+    """The MetaData whose tables the plugin creates once per session and worker.
+
+    Override this fixture in your conftest.py to return your models' MetaData (for example
+    ``Base.metadata``), or set the ini key ``cachesync_metadata = myapp.models:Base``. Without
+    either, it is an empty MetaData: enough for tests that only use Redis.
+    """
+    path = _cachesync_runtime.settings.metadata.value
+    return load_metadata(path) if path else sa.MetaData()
+
+
+@pytest.fixture(scope="session")
+def _cachesync_sql(
+    _cachesync_runtime: Runtime,
+    cachesync_metadata: sa.MetaData,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[SqlStore]:
+    runtime = _cachesync_runtime
+    reuse = runtime.settings.reuse_db.value
+    database = plan_database(runtime.db_url, runtime.worker, tmp_path_factory.getbasetemp())
+    reused = database.create(reuse=reuse)
+    engine = make_engine(database.url)
+    tracker = WriteTracker(engine, cachesync_metadata)
+    try:
+        cachesync_metadata.create_all(engine)
+        tracker.install()
+        if reused:
+            # Rows a previous session left behind are deleted before the first test.
+            tracker.mark_all()
+        yield SqlStore(database, engine, tracker, Truncator(engine, cachesync_metadata, tracker))
+    finally:
+        tracker.uninstall()
+        engine.dispose()
+        if not reuse:
+            database.drop()
+
+
+@pytest.fixture(scope="session")
+def cachesync_engine(_cachesync_sql: SqlStore) -> sa.Engine:
+    """The SQLAlchemy Engine on this session's (and xdist worker's) test database.
+
+    The plugin creates the database (a SQLite file in pytest's basetemp by default, ``test_X``
+    or ``test_X_gwN`` on a server), creates the tables of ``cachesync_metadata`` once, and drops
+    the database at the end unless ``--cachesync-reuse-db``.
+    """
+    return _cachesync_sql.engine
+
+
+@pytest.fixture
+def _cachesync_test_sql(
+    request: pytest.FixtureRequest, _cachesync_runtime: Runtime, _cachesync_sql: SqlStore
+) -> Iterator[TestSql]:
+    options = marker_options(request.node)
+    store = _cachesync_sql
+    strategy = options.db_reset or _cachesync_runtime.settings.db_reset.value
+    if options.reset:
+        # Rows committed outside a rolled-back transaction (truncate mode, or an app engine
+        # that bypassed the test's connection) are deleted before the test, never after.
+        store.truncator.reset(restart_all_sequences=strategy == "truncate")
+    if strategy == "rollback":
+        scope = RollbackScope(store.engine)
+        store.tracker.ignored_connection = scope.connection
+
+        def reset_rollback() -> None:
+            scope.reset()
+            store.truncator.reset()
+
+        try:
+            yield TestSql(scope.session, scope.connection, strategy, reset_rollback)
+        finally:
+            store.tracker.ignored_connection = None
+            scope.close()
+        return
+    session = Session(bind=store.engine)
+
+    def reset_truncate() -> None:
+        session.close()
+        store.truncator.reset(restart_all_sequences=True)
+
+    try:
+        yield TestSql(session, store.engine, strategy, reset_truncate)
+    finally:
+        session.close()
+
+
+@pytest.fixture
+def cachesync_db(_cachesync_test_sql: TestSql) -> Session:
+    """A SQLAlchemy Session for the test, isolated by the chosen strategy.
+
+    ``rollback`` (default): the Session is bound to a connection whose outer transaction is
+    rolled back after the test; ``commit()`` only releases a SAVEPOINT. ``truncate``: a plain
+    Session on the engine; rows of the tables written are deleted before the next test.
+    Choose with ``--cachesync-db-reset`` or per test with
+    ``@pytest.mark.cachesync(db_reset="truncate")``.
+    """
+    return _cachesync_test_sql.session
+
+
+@pytest.fixture
+def cachesync(
+    cachesync_redis: redis.Redis,
+    _cachesync_keyspace: RedisKeyspace,
+    _cachesync_test_sql: TestSql,
+    cachesync_engine: sa.Engine,
+) -> CacheSync:
+    """Everything a test of a caching app needs, in one object.
+
+    ``cachesync.redis`` (the test's Redis client), ``cachesync.db`` (its Session),
+    ``cachesync.engine``, ``cachesync.bind`` (hand this to the app: a Connection in rollback
+    mode, the Engine in truncate mode), ``cachesync.key_prefix`` and ``cachesync.reset()`` to
+    empty both stores mid-test.
+    """
+    return CacheSync(
+        redis=cachesync_redis,
+        db=_cachesync_test_sql.session,
+        engine=cachesync_engine,
+        bind=_cachesync_test_sql.bind,
+        key_prefix=_cachesync_keyspace.key_prefix,
+        db_reset=_cachesync_test_sql.strategy,
+        reset_redis=_cachesync_keyspace.reset,
+        reset_db=_cachesync_test_sql.reset,
+        list_keys=_cachesync_keyspace.keys,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _cachesync_redis_targets(
+    request: pytest.FixtureRequest, _cachesync_runtime: Runtime
+) -> Iterator[None]:
+    targets = _cachesync_runtime.settings.redis_targets.value
+    if not targets:
+        yield
+        return
+    client = request.getfixturevalue("cachesync_redis")
+    with pytest.MonkeyPatch.context() as patcher:
+        for target in targets:
+            owner, name = resolve_owner(target, "cachesync_redis_targets")
+            patcher.setattr(owner, name, client)
+        yield

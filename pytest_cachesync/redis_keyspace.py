@@ -1,0 +1,185 @@
+"""The Redis keyspace a test runs in: its own database number, or a key prefix in a shared one.
+
+The plugin owns a keyspace once it carries the sentinel key. The sentinel is written when the
+keyspace is claimed and after each test's teardown, and deleted by the reset before each test,
+so a test always starts from a truly empty keyspace while the database between tests says
+"this is a test database" to the next run's guard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pytest
+import redis
+
+from .guard import foreign_redis_refusal, mask_redis_url, redis_db_from_url, unreachable
+from .settings import RedisIsolation
+from .workers import Worker
+
+SENTINEL_KEY = "cachesync:sentinel"
+SENTINEL_VALUE = b"pytest-cachesync test keyspace; the plugin empties it before every test"
+_SCAN_BATCH = 1000
+
+Mode = Literal["embedded", "db", "prefix"]
+
+
+@dataclass(frozen=True)
+class KeyspacePlan:
+    """Where one worker's keys live."""
+
+    mode: Mode
+    db: int
+    prefix: str
+
+    def describe(self) -> str:
+        if self.mode == "embedded":
+            return "fakeredis"
+        if self.mode == "db":
+            return f"db {self.db}"
+        return f"db {self.db} prefix {self.prefix!r}"
+
+
+def worker_prefix(worker: Worker) -> str:
+    return f"cachesync:{worker.name}:"
+
+
+def _pool_for_db(url: str, db: int) -> redis.ConnectionPool:
+    template = redis.ConnectionPool.from_url(url)
+    kwargs = dict(template.connection_kwargs)
+    kwargs["db"] = db
+    return redis.ConnectionPool(connection_class=template.connection_class, **kwargs)
+
+
+def server_database_count(url: str) -> int:
+    """Databases the server offers (CONFIG GET databases, else the highest SELECT that works)."""
+    client = redis.Redis(connection_pool=_pool_for_db(url, redis_db_from_url(url)))
+    try:
+        try:
+            client.ping()
+        except redis.ConnectionError as exc:
+            raise unreachable("Redis", mask_redis_url(url), exc) from None
+        try:
+            reply: dict[Any, Any] = client.config_get("databases")
+            return int(str(reply.get("databases") or reply.get(b"databases") or 0))
+        except (redis.ResponseError, ValueError):
+            pass
+        # CONFIG may be disabled (managed servers): probe with SELECT instead.
+        count = 1
+        while count < 1024:
+            try:
+                client.execute_command("SELECT", count)  # type: ignore[no-untyped-call]
+            except redis.ResponseError:
+                break
+            count += 1
+        return count
+    finally:
+        client.close()
+
+
+def plan_keyspace(
+    url: str | None, isolation: RedisIsolation, worker: Worker, databases: int | None
+) -> KeyspacePlan:
+    """Keyspace of ``worker``: db base+index when the server has them, else a prefix."""
+    if url is None:
+        prefix = worker_prefix(worker) if isolation == "prefix" else ""
+        return KeyspacePlan("embedded", 0, prefix)
+    base = redis_db_from_url(url)
+    if isolation == "prefix" or (isolation == "auto" and not worker.is_xdist):
+        if isolation == "prefix":
+            return KeyspacePlan("prefix", base, worker_prefix(worker))
+        return KeyspacePlan("db", base, "")
+    needed = base + worker.count
+    if databases is not None and needed <= databases:
+        return KeyspacePlan("db", base + worker.index, "")
+    if isolation == "db":
+        raise pytest.UsageError(
+            f"cachesync: --cachesync-redis-isolation=db needs databases {base}..{needed - 1} "
+            f"for {worker.count} worker(s), but the server offers {databases}. Lower the base "
+            "database in the URL, use fewer workers, or use 'prefix' (or 'auto')."
+        )
+    return KeyspacePlan("prefix", base, worker_prefix(worker))
+
+
+class RedisKeyspace:
+    """One worker's keyspace on one server: guard, claim, reset and clients."""
+
+    def __init__(self, client: redis.Redis, plan: KeyspacePlan, where: str) -> None:
+        self.client = client
+        self.plan = plan
+        self.where = where
+
+    @classmethod
+    def embedded(cls, plan: KeyspacePlan) -> RedisKeyspace:
+        import fakeredis
+
+        # One FakeServer per session and worker: FakeRedis clients that share host and port
+        # in one process would otherwise share data with every other session in it.
+        client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+        return cls(client, plan, "embedded fakeredis")
+
+    @classmethod
+    def on_server(cls, url: str, plan: KeyspacePlan) -> RedisKeyspace:
+        client = redis.Redis(connection_pool=_pool_for_db(url, plan.db))
+        where = f"Redis database {plan.db} at {mask_redis_url(url)}"
+        if plan.mode == "prefix":
+            where += f" (keys under {plan.prefix!r})"
+        return cls(client, plan, where)
+
+    @property
+    def key_prefix(self) -> str:
+        return self.plan.prefix
+
+    def claim(self, *, allow_foreign: bool) -> None:
+        """Refuse a database holding keys the plugin did not write, else mark it as a test's."""
+        if self.plan.mode == "embedded":
+            return
+        try:
+            has_sentinel = bool(self.client.exists(SENTINEL_KEY))
+            size = int(self.client.dbsize())
+        except redis.ConnectionError as exc:
+            raise unreachable("Redis", self.where, exc) from None
+        if size and not has_sentinel and not allow_foreign:
+            raise foreign_redis_refusal(self.where, size)
+        self.client.set(SENTINEL_KEY, SENTINEL_VALUE)
+
+    def reset(self) -> None:
+        """Empty this keyspace (its whole database, or every key under its prefix)."""
+        if self.plan.prefix:
+            self._unlink_prefixed()
+        else:
+            self.client.flushdb()
+
+    def mark(self) -> None:
+        """Write the sentinel between tests (never during one: tests see an empty keyspace)."""
+        if self.plan.mode == "embedded":
+            return
+        if self.plan.mode == "db":
+            self.client.set(SENTINEL_KEY, SENTINEL_VALUE)
+
+    def keys(self) -> list[bytes]:
+        """Keys of this keyspace (under the prefix in prefix mode), sentinel excluded."""
+        pattern = _glob_escape(self.plan.prefix) + "*"
+        return [
+            key
+            for key in self.client.scan_iter(match=pattern, count=_SCAN_BATCH)
+            if key != SENTINEL_KEY.encode()
+        ]
+
+    def _unlink_prefixed(self) -> None:
+        pattern = _glob_escape(self.plan.prefix) + "*"
+        cursor = 0
+        while True:
+            cursor, batch = self.client.scan(cursor, match=pattern, count=_SCAN_BATCH)
+            if batch:
+                self.client.unlink(*batch)
+            if cursor == 0:
+                return
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)

@@ -1,0 +1,34 @@
+"""The rollback strategy: each test inside an outer transaction that is rolled back.
+
+SQLAlchemy's "Joining a Session into an External Transaction" recipe: the test's Session (and
+any Session the app opens on ``bind`` with ``join_transaction_mode="create_savepoint"``)
+commits to a SAVEPOINT, so the app can commit and roll back freely while nothing reaches the
+database.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+
+class RollbackScope:
+    """An open connection and outer transaction for one test."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.connection = engine.connect()
+        self._transaction = self.connection.begin()
+        self.session = Session(bind=self.connection, join_transaction_mode="create_savepoint")
+
+    def reset(self) -> None:
+        """Discard everything written so far and start again, with the same Session."""
+        self.session.close()
+        if self._transaction.is_active:
+            self._transaction.rollback()
+        self._transaction = self.connection.begin()
+
+    def close(self) -> None:
+        self.session.close()
+        if self._transaction.is_active:
+            self._transaction.rollback()
+        self.connection.close()

@@ -1,0 +1,76 @@
+"""Session-wide state of the plugin, kept on ``config.stash``.
+
+``preflight`` runs at session start (in an xdist controller: for every worker, before any
+worker starts), so a refused or unreachable store is one error before any test runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from sqlalchemy.engine import URL
+
+from .databases import plan_database
+from .guard import check_db_url, check_redis_url, parse_db_url
+from .redis_keyspace import KeyspacePlan, RedisKeyspace, plan_keyspace, server_database_count
+from .settings import Settings
+from .workers import Worker, current_worker, planned_workers
+
+
+@dataclass
+class Runtime:
+    """What the session fixtures build on."""
+
+    settings: Settings
+    worker: Worker
+    db_url: URL | None
+    redis_databases: int | None = None
+    redis_plans: dict[str, KeyspacePlan] = field(default_factory=dict)
+
+    @property
+    def redis_plan(self) -> KeyspacePlan:
+        return self.redis_plans[self.worker.name]
+
+
+RUNTIME_KEY = pytest.StashKey[Runtime]()
+
+
+def configure(config: pytest.Config, settings: Settings) -> Runtime:
+    """Validate the URLs (no connection) and remember the settings."""
+    allow_remote = settings.allow_remote.value
+    redis_url = settings.redis_url.value
+    if redis_url is not None:
+        check_redis_url(redis_url, allow_remote=allow_remote)
+    db_url = parse_db_url(settings.db_url.value) if settings.db_url.value else None
+    if db_url is not None:
+        check_db_url(db_url, allow_remote=allow_remote)
+    runtime = Runtime(settings=settings, worker=current_worker(config), db_url=db_url)
+    config.stash[RUNTIME_KEY] = runtime
+    return runtime
+
+
+def preflight(config: pytest.Config, runtime: Runtime) -> None:
+    """Reach the servers, refuse foreign keyspaces and databases, claim the keyspaces."""
+    settings = runtime.settings
+    redis_url = settings.redis_url.value
+    workers = planned_workers(config)
+    if redis_url is not None:
+        runtime.redis_databases = server_database_count(redis_url)
+    for worker in workers:
+        plan = plan_keyspace(
+            redis_url, settings.redis_isolation.value, worker, runtime.redis_databases
+        )
+        runtime.redis_plans[worker.name] = plan
+        if redis_url is not None:
+            keyspace = RedisKeyspace.on_server(redis_url, plan)
+            try:
+                keyspace.claim(allow_foreign=settings.allow_foreign_redis.value)
+            finally:
+                keyspace.close()
+        if runtime.db_url is not None:
+            plan_database(runtime.db_url, worker, None).preflight()
+    if runtime.worker.name not in runtime.redis_plans:
+        runtime.redis_plans[runtime.worker.name] = plan_keyspace(
+            redis_url, settings.redis_isolation.value, runtime.worker, runtime.redis_databases
+        )

@@ -1,0 +1,244 @@
+"""Resolution of the plugin's settings: command line > environment > ini file > default."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+Source = Literal["cli", "env", "ini", "default"]
+DbReset = Literal["rollback", "truncate"]
+RedisIsolation = Literal["auto", "db", "prefix"]
+
+DB_RESET_CHOICES: tuple[DbReset, ...] = ("rollback", "truncate")
+REDIS_ISOLATION_CHOICES: tuple[RedisIsolation, ...] = ("auto", "db", "prefix")
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """A resolved value and where it came from."""
+
+    value: T
+    source: Source
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One setting, reachable as ``--cachesync-<name>``, ini ``cachesync_<name>`` and env."""
+
+    name: str
+    help: str
+    kind: Literal["str", "bool", "choice", "list"]
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return "--cachesync-" + self.name.replace("_", "-")
+
+    @property
+    def dest(self) -> str:
+        return "cachesync_" + self.name
+
+    @property
+    def ini(self) -> str:
+        return "cachesync_" + self.name
+
+    @property
+    def env(self) -> str:
+        return "CACHESYNC_" + self.name.upper()
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec(
+        "redis_url",
+        "Redis server for tests: redis://, rediss:// or unix:// URL; the database number is the "
+        "base for xdist workers. Default: an embedded fakeredis server per session and worker.",
+        "str",
+    ),
+    OptionSpec(
+        "db_url",
+        "SQLAlchemy URL naming database X: the plugin creates and drops its own test_X "
+        "(test_X_gwN per xdist worker). Default: a SQLite file per worker in pytest's basetemp.",
+        "str",
+    ),
+    OptionSpec(
+        "db_reset",
+        "How tests are kept apart in SQL: 'rollback' (each test inside a transaction rolled back "
+        "at teardown; default) or 'truncate' (rows deleted before each test, for apps that commit "
+        "through their own engine).",
+        "choice",
+        DB_RESET_CHOICES,
+    ),
+    OptionSpec(
+        "redis_isolation",
+        "Keyspace per xdist worker: 'db' (own database number), 'prefix' (key prefix "
+        "cachesync:<worker>: in the base database) or 'auto' (db when the server has enough "
+        "databases; default).",
+        "choice",
+        REDIS_ISOLATION_CHOICES,
+    ),
+    OptionSpec(
+        "allow_remote",
+        "Allow Redis and database hosts that are not loopback or a unix socket.",
+        "bool",
+    ),
+    OptionSpec(
+        "allow_foreign_redis",
+        "Allow flushing a Redis database that holds keys without the plugin's test sentinel.",
+        "bool",
+    ),
+    OptionSpec(
+        "reuse_db",
+        "Keep the test database at the end of the session and reuse it in the next one.",
+        "bool",
+    ),
+    OptionSpec(
+        "metadata",
+        "Import path 'module:attr' of the MetaData (or declarative base) whose tables the "
+        "default cachesync_metadata fixture returns.",
+        "str",
+    ),
+    OptionSpec(
+        "redis_targets",
+        "Attributes 'module:attr' replaced by the test's Redis client during every test "
+        "(ini: one per line; command line and env: comma separated).",
+        "list",
+    ),
+)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the plugin, each with its source."""
+
+    redis_url: Setting[str | None]
+    db_url: Setting[str | None]
+    db_reset: Setting[DbReset]
+    redis_isolation: Setting[RedisIsolation]
+    allow_remote: Setting[bool]
+    allow_foreign_redis: Setting[bool]
+    reuse_db: Setting[bool]
+    metadata: Setting[str | None]
+    redis_targets: Setting[tuple[str, ...]]
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cachesync", "clean Redis and SQL stores per test (pytest-cachesync)")
+    for spec in OPTIONS:
+        help_text = f"{spec.help} [ini: {spec.ini}, env: {spec.env}]"
+        if spec.kind == "bool":
+            group.addoption(
+                spec.flag, action="store_true", default=None, dest=spec.dest, help=help_text
+            )
+            parser.addini(spec.ini, spec.help, type="bool", default=None)
+        elif spec.kind == "list":
+            group.addoption(
+                spec.flag, default=None, dest=spec.dest, metavar="TARGETS", help=help_text
+            )
+            parser.addini(spec.ini, spec.help, type="linelist", default=[])
+        else:
+            group.addoption(
+                spec.flag,
+                default=None,
+                dest=spec.dest,
+                choices=spec.choices or None,
+                help=help_text,
+            )
+            parser.addini(spec.ini, spec.help, default=None)
+
+
+def _parse_bool(raw: str, where: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise pytest.UsageError(f"{where}: expected a boolean (1/0, true/false, yes/no), got {raw!r}.")
+
+
+def _split_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.replace("\n", ",").split(",") if part.strip())
+
+
+def _check_choice(spec: OptionSpec, value: str, where: str) -> str:
+    if spec.choices and value not in spec.choices:
+        raise pytest.UsageError(f"{where}: {value!r} is not one of {', '.join(spec.choices)}.")
+    return value
+
+
+def _raw_setting(
+    config: pytest.Config, spec: OptionSpec, environ: Callable[[str], str | None]
+) -> tuple[object, Source]:
+    cli = config.getoption(spec.dest, default=None)
+    if cli is not None:
+        if spec.kind == "list":
+            return _split_list(str(cli)), "cli"
+        return cli, "cli"
+    env = environ(spec.env)
+    if env is not None and (env.strip() or spec.kind == "bool"):
+        where = f"environment variable {spec.env}"
+        if spec.kind == "bool":
+            return _parse_bool(env, where), "env"
+        if spec.kind == "list":
+            return _split_list(env), "env"
+        return _check_choice(spec, env.strip(), where), "env"
+    ini = config.getini(spec.ini)
+    if spec.kind == "list":
+        if ini:
+            return tuple(str(line) for line in ini), "ini"
+    elif spec.kind == "bool":
+        if ini is not None:
+            return bool(ini), "ini"
+    elif ini:
+        return _check_choice(spec, str(ini).strip(), f"ini option {spec.ini}"), "ini"
+    return _DEFAULTS[spec.name], "default"
+
+
+_DEFAULTS: dict[str, object] = {
+    "redis_url": None,
+    "db_url": None,
+    "db_reset": "rollback",
+    "redis_isolation": "auto",
+    "allow_remote": False,
+    "allow_foreign_redis": False,
+    "reuse_db": False,
+    "metadata": None,
+    "redis_targets": (),
+}
+
+
+def resolve(
+    config: pytest.Config, environ: Callable[[str], str | None] = os.environ.get
+) -> Settings:
+    """Resolve every setting with precedence command line > environment > ini > default."""
+    values: dict[str, Setting[object]] = {}
+    for spec in OPTIONS:
+        value, source = _raw_setting(config, spec, environ)
+        values[spec.name] = Setting(value, source)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def describe_sources(settings: Settings, names: Sequence[str]) -> list[str]:
+    """``name=value (source)`` for the given settings that were not left at their default."""
+    parts: list[str] = []
+    for name in names:
+        setting: Setting[object] = getattr(settings, name)
+        if setting.source != "default":
+            parts.append(f"{name.replace('_', '-')}={_render(setting.value)} ({setting.source})")
+    return parts
+
+
+def _render(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)

@@ -1,0 +1,122 @@
+"""SQL statements and database writes, observed through SQLAlchemy engine events."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from .clock_reading import ClockLike, clock_reader
+
+_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE|MERGE|TRUNCATE|UPSERT)\b", re.IGNORECASE)
+_PENDING_WRITE = "cachesync_pending_write"
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    sql: str
+    parameters: object
+    at: float
+    is_write: bool
+
+    def render(self) -> str:
+        sql = " ".join(self.sql.split())
+        sql = sql if len(sql) <= 160 else sql[:157] + "..."
+        return f"{sql}  {self.parameters!r}" if self.parameters else sql
+
+
+class SqlRecorder:
+    """Records every statement an engine runs, and when writes were committed.
+
+    `write_times` holds the clock time of each commit of a transaction that wrote (or of a
+    write run outside a transaction): the moments at which cached answers may go stale.
+    While `suspended()` is active (a bypassed replay) nothing is recorded.
+    """
+
+    def __init__(self, engine: Engine, *, clock: ClockLike | None = None) -> None:
+        if not isinstance(engine, Engine):
+            raise TypeError(f"SqlRecorder needs a SQLAlchemy Engine, got {type(engine).__name__}")
+        self.engine = engine
+        self.now = clock_reader(clock)
+        self.statements: list[Statement] = []
+        self.write_times: list[float] = []
+        self._suspended = 0
+        self.installed = False
+
+    def install(self) -> SqlRecorder:
+        if not self.installed:
+            event.listen(self.engine, "before_cursor_execute", self._on_execute)
+            event.listen(self.engine, "commit", self._on_commit)
+            event.listen(self.engine, "rollback", self._on_rollback)
+            self.installed = True
+        return self
+
+    def uninstall(self) -> None:
+        if self.installed:
+            event.remove(self.engine, "before_cursor_execute", self._on_execute)
+            event.remove(self.engine, "commit", self._on_commit)
+            event.remove(self.engine, "rollback", self._on_rollback)
+            self.installed = False
+
+    def __enter__(self) -> SqlRecorder:
+        return self.install()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.uninstall()
+
+    @contextmanager
+    def suspended(self) -> Iterator[None]:
+        self._suspended += 1
+        try:
+            yield
+        finally:
+            self._suspended -= 1
+
+    def _on_execute(
+        self,
+        conn: Connection,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
+        if self._suspended:
+            return
+        is_write = bool(_WRITE.match(statement))
+        now = self.now()
+        self.statements.append(Statement(statement, parameters, now, is_write))
+        if is_write:
+            if conn.in_transaction():
+                conn.info[_PENDING_WRITE] = True
+            else:
+                self.write_times.append(now)
+
+    def _on_commit(self, conn: Connection) -> None:
+        if conn.info.pop(_PENDING_WRITE, False) and not self._suspended:
+            self.write_times.append(self.now())
+
+    def _on_rollback(self, conn: Connection) -> None:
+        conn.info.pop(_PENDING_WRITE, None)
+
+    def reset(self) -> None:
+        self.statements.clear()
+        self.write_times.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def assert_at_most(self, limit: int) -> None:
+        """Fail, listing the statements, if more than `limit` ran."""
+        if len(self.statements) <= limit:
+            return
+        listing = "\n".join(f"  {i:>3}. {s.render()}" for i, s in enumerate(self.statements, 1))
+        raise AssertionError(
+            f"expected at most {limit} SQL statements, {len(self.statements)} ran:\n{listing}"
+        )

@@ -1,0 +1,125 @@
+"""Backends for the pytester runs of the plugin suite.
+
+Inner runs use the real servers when the outer run does (``CACHESYNC_REDIS_URL`` /
+``CACHESYNC_DB_URL`` set), but on their own Redis databases and database names, so the outer
+session's stores and the inner ones never collide.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from pytest_cachesync.guard import redis_db_from_url
+
+REAL_REDIS_URL = os.environ.get("CACHESYNC_REDIS_URL") or None
+REAL_DB_URL = os.environ.get("CACHESYNC_DB_URL") or None
+
+
+def _outer_worker_index() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker.removeprefix("gw")) if worker.startswith("gw") else 0
+
+
+def inner_redis_url(outer: str) -> str:
+    """Base db of inner runs: right after the outer run's db, two per outer worker."""
+    parts = urlsplit(outer)
+    db = redis_db_from_url(outer) + 1 + 2 * _outer_worker_index()
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+def inner_db_url(outer: str) -> str:
+    url = make_url(outer)
+    return url.set(database=f"{url.database}_p{_outer_worker_index()}").render_as_string(
+        hide_password=False
+    )
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The stores inner runs use: ``None`` = embedded default."""
+
+    redis_url: str | None
+    db_url: str | None
+
+    @property
+    def real(self) -> bool:
+        return self.redis_url is not None
+
+
+def _clear_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("CACHESYNC_"):
+            monkeypatch.delenv(name)
+    # Set after pytester's setup, which clears it. Inner runs re-import their plugins, and
+    # hypothesis' alone costs a second per run.
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest -p no:cacheprovider")
+
+
+@pytest.fixture
+def backend(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    _clear_env(monkeypatch)
+    redis_url = inner_redis_url(REAL_REDIS_URL) if REAL_REDIS_URL else None
+    db_url = inner_db_url(REAL_DB_URL) if REAL_DB_URL else None
+    if redis_url:
+        monkeypatch.setenv("CACHESYNC_REDIS_URL", redis_url)
+    if db_url:
+        monkeypatch.setenv("CACHESYNC_DB_URL", db_url)
+    return Backend(redis_url, db_url)
+
+
+@pytest.fixture
+def default_backend(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner runs on the embedded default whatever the outer run uses."""
+    _clear_env(monkeypatch)
+
+
+needs_real_redis = pytest.mark.skipif(
+    REAL_REDIS_URL is None, reason="needs a real Redis: set CACHESYNC_REDIS_URL"
+)
+needs_real_db = pytest.mark.skipif(
+    REAL_DB_URL is None, reason="needs a real PostgreSQL: set CACHESYNC_DB_URL"
+)
+
+MODELS = """
+import pytest
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+items = sa.Table(
+    "items", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(50), nullable=False),
+)
+tags = sa.Table(
+    "tags", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("item_id", sa.ForeignKey("items.id"), nullable=False),
+)
+
+
+def count(conn, table=items):
+    return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+"""
+
+CONFTEST = """
+import pytest
+from models import metadata
+
+
+@pytest.fixture(scope="session")
+def cachesync_metadata():
+    return metadata
+"""
+
+
+@pytest.fixture
+def models(pytester: pytest.Pytester) -> None:
+    """A toy schema (items, tags) as ``models.py`` and a conftest returning its MetaData."""
+    pytester.makepyfile(models=MODELS)
+    pytester.makeconftest(CONFTEST)
+    pytester.syspathinsert()

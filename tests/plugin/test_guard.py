@@ -1,0 +1,187 @@
+"""Refusals: remote hosts, foreign keyspaces and databases, unreachable servers.
+
+Each refused case first writes data that is not a test's, runs pytest, and checks that every
+key and row is still there.
+"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from .conftest import Backend, needs_real_db, needs_real_redis
+
+WRITER = """
+def test_writes(cachesync):
+    cachesync.redis.set(cachesync.key("k"), "v")
+"""
+
+
+def _assert_refused_once(result: pytest.RunResult, *patterns: str) -> None:
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {pattern}" for pattern in patterns])
+    assert result.stderr.str().count("ERROR: ") == 1
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize("n", [[], ["-n", "2"]], ids=["single", "xdist"])
+def test_remote_redis_host_is_refused_before_any_connection(
+    pytester: pytest.Pytester, default_backend: None, n: list[str]
+) -> None:
+    pytester.makepyfile(WRITER)
+    result = pytester.runpytest("--cachesync-redis-url=redis://cache.example.invalid:6379/0", *n)
+    _assert_refused_once(
+        result,
+        "cachesync refused Redis host 'cache.example.invalid' in "
+        "redis://cache.example.invalid:6379/0*--cachesync-allow-remote*Nothing was contacted.",
+    )
+
+
+def test_remote_database_host_is_refused(pytester: pytest.Pytester, default_backend: None) -> None:
+    pytester.makepyfile(WRITER)
+    result = pytester.runpytest(
+        "--cachesync-db-url=postgresql+psycopg://app:pw@db.example.invalid:5432/shop"
+    )
+    _assert_refused_once(
+        result,
+        "cachesync refused database host 'db.example.invalid' in "
+        "postgresql+psycopg://app:***@db.example.invalid:5432/shop*--cachesync-allow-remote*",
+    )
+
+
+def test_allow_remote_lets_the_url_through_to_the_connection(
+    pytester: pytest.Pytester, default_backend: None
+) -> None:
+    pytester.makepyfile(WRITER)
+    result = pytester.runpytest(
+        "--cachesync-redis-url=redis://cache.example.invalid:6379/0", "--cachesync-allow-remote"
+    )
+    _assert_refused_once(result, "cachesync cannot reach Redis at redis://cache.example.invalid*")
+
+
+@pytest.mark.parametrize(
+    ("option", "pattern"),
+    [
+        ("--cachesync-redis-url=redis://127.0.0.1:1/0", "cachesync cannot reach Redis at *"),
+        (
+            "--cachesync-db-url=postgresql+psycopg://postgres@127.0.0.1:1/shop",
+            "cachesync cannot reach the database server at *127.0.0.1:1/postgres*",
+        ),
+    ],
+)
+def test_unreachable_server_is_one_error_at_session_start(
+    pytester: pytest.Pytester, default_backend: None, option: str, pattern: str
+) -> None:
+    pytester.makepyfile(WRITER * 1 + "\n\ndef test_two(cachesync):\n    pass\n")
+    _assert_refused_once(pytester.runpytest(option), pattern)
+
+
+def test_foreign_sqlite_file_is_refused_and_untouched(
+    pytester: pytest.Pytester, default_backend: None
+) -> None:
+    leftover = pytester.path / "test_app.db"
+    engine = sa.create_engine(f"sqlite:///{leftover}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO orders VALUES (1), (2)")
+    pytester.makepyfile(WRITER)
+    result = pytester.runpytest(f"--cachesync-db-url=sqlite:///{pytester.path / 'app.db'}")
+    _assert_refused_once(
+        result, f"cachesync refused to use the existing database '{leftover}'*No row was touched."
+    )
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM orders").scalar() == 2
+    engine.dispose()
+
+
+@needs_real_redis
+@pytest.mark.parametrize("isolation", ["db", "prefix"])
+def test_foreign_redis_keys_are_refused_and_untouched(
+    pytester: pytest.Pytester, backend: Backend, isolation: str
+) -> None:
+    assert backend.redis_url is not None
+    owner = redis.Redis.from_url(backend.redis_url)
+    owner.flushdb()
+    owner.set("customer:1", "alice")
+    owner.set("cachesync:main:customer:2", "bob")
+    try:
+        pytester.makepyfile(WRITER)
+        result = pytester.runpytest(f"--cachesync-redis-isolation={isolation}")
+        _assert_refused_once(
+            result,
+            "cachesync refused to empty Redis database *: it holds 2 key(s) and no test "
+            "sentinel*--cachesync-allow-foreign-redis*No key was touched.",
+        )
+        assert sorted(owner.keys("*")) == [b"cachesync:main:customer:2", b"customer:1"]
+        result = pytester.runpytest(
+            f"--cachesync-redis-isolation={isolation}", "--cachesync-allow-foreign-redis"
+        )
+        result.assert_outcomes(passed=1)
+        # Claimed: later runs need no override.
+        pytester.runpytest(f"--cachesync-redis-isolation={isolation}").assert_outcomes(passed=1)
+    finally:
+        owner.flushdb()
+        owner.close()
+
+
+@needs_real_redis
+def test_foreign_keys_in_a_second_worker_db_are_refused_under_xdist(
+    pytester: pytest.Pytester, backend: Backend
+) -> None:
+    assert backend.redis_url is not None
+    base = redis.Redis.from_url(backend.redis_url)
+    second = redis.Redis(
+        connection_pool=redis.ConnectionPool(
+            **{
+                **base.connection_pool.connection_kwargs,
+                "db": base.get_connection_kwargs()["db"] + 1,
+            }
+        )
+    )
+    base.flushdb()
+    second.flushdb()
+    second.set("invoice:9", "due")
+    try:
+        pytester.makepyfile(WRITER)
+        result = pytester.runpytest("-n", "2")
+        _assert_refused_once(result, "cachesync refused to empty Redis database *")
+        assert second.get("invoice:9") == b"due"
+    finally:
+        second.flushdb()
+        base.flushdb()
+        base.close()
+        second.close()
+
+
+@needs_real_db
+def test_foreign_postgres_database_is_refused_and_untouched(
+    pytester: pytest.Pytester, backend: Backend
+) -> None:
+    assert backend.db_url is not None
+    url = make_url(backend.db_url)
+    name = f"test_{url.database}"
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    foreign = sa.create_engine(url.set(database=name), poolclass=sa.pool.NullPool)
+    try:
+        with foreign.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+            conn.exec_driver_sql("INSERT INTO orders VALUES (1), (2), (3)")
+        pytester.makepyfile(WRITER)
+        result = pytester.runpytest()
+        _assert_refused_once(
+            result,
+            f"cachesync refused to use the existing database '{name}'*DROP DATABASE*"
+            "No row was touched.",
+        )
+        with foreign.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM orders").scalar() == 3
+    finally:
+        foreign.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
