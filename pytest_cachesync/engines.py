@@ -8,26 +8,30 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL
 
+_EXPLICIT_BEGIN = "cachesync_explicit_begin"
+
 
 def make_engine(url: URL) -> sa.Engine:
-    """An engine on the test database; on SQLite, transactions that nest savepoints work.
+    """An engine on the test database; on SQLite, connections can nest savepoints on demand.
 
     pysqlite begins transactions on its own, only before DML, which breaks the SAVEPOINTs the
-    rollback strategy nests inside an outer transaction. SQLAlchemy's documented fix: turn
-    pysqlite's handling off and emit BEGIN when SQLAlchemy begins.
+    rollback strategy nests inside an outer transaction. SQLAlchemy's documented fix (turn
+    pysqlite's handling off and emit BEGIN when SQLAlchemy begins) is applied only to the
+    connections that need it (``use_explicit_begin``): applied to every connection, a read
+    followed by a write in one deferred transaction fails at once with "database is locked"
+    when another thread committed in between, which breaks threaded apps in truncate mode.
     """
     engine = sa.create_engine(url)
     if url.get_backend_name() == "sqlite":
-        apply_sqlite_savepoint_fix(engine)
+        _prepare_sqlite(engine)
     return engine
 
 
-def apply_sqlite_savepoint_fix(engine: sa.Engine) -> None:
+def _prepare_sqlite(engine: sa.Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _disable_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        # Real BEGINs make reads hold a lock until the Session ends; with WAL a test's open
-        # Session does not block the app's commits (truncate strategy), as on PostgreSQL.
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # With WAL a test's open Session does not block the app's commits (truncate
+        # strategy), as on PostgreSQL.
         dbapi_connection.execute("PRAGMA journal_mode=WAL")
         dbapi_connection.execute("PRAGMA busy_timeout=5000")
         # A test database needs no durability: skip the fsync of every commit.
@@ -35,4 +39,21 @@ def apply_sqlite_savepoint_fix(engine: sa.Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _emit_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        if conn.info.get(_EXPLICIT_BEGIN):
+            conn.exec_driver_sql("BEGIN")
+
+
+def use_explicit_begin(connection: sa.Connection, enabled: bool = True) -> None:
+    """Switch a SQLite connection to SQLAlchemy-controlled BEGINs (the SAVEPOINT fix), or back.
+
+    Call before the connection begins; switch back before returning it to the pool, since the
+    setting lives on the pooled DBAPI connection. A no-op on other databases.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    dbapi_connection.isolation_level = None if enabled else ""
+    if enabled:
+        connection.info[_EXPLICIT_BEGIN] = True
+    else:
+        connection.info.pop(_EXPLICIT_BEGIN, None)

@@ -11,12 +11,15 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from .engines import use_explicit_begin
+
 
 class RollbackScope:
     """An open connection and outer transaction for one test."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.connection = engine.connect()
+        use_explicit_begin(self.connection)
         self._transaction = self.connection.begin()
         self.session = Session(bind=self.connection, join_transaction_mode="create_savepoint")
 
@@ -31,4 +34,5 @@ class RollbackScope:
         self.session.close()
         if self._transaction.is_active:
             self._transaction.rollback()
+        use_explicit_begin(self.connection, enabled=False)
         self.connection.close()

@@ -1,18 +1,16 @@
-"""App fixtures: ``app``/``client`` built from the ``redis_client`` and ``db_bind`` fixtures.
+"""App fixtures: ``app``/``client`` built on pytest-cachesync's stores.
 
-By default each test gets a fresh fakeredis server and a SQLite file in ``tmp_path``. With
-``CACHESYNC_REDIS_URL`` / ``CACHESYNC_DB_URL`` set, the real servers are used instead (the Redis db
-is flushed before each test; PostgreSQL tables are created once and emptied between tests).
+Every test starts with an empty Redis and a clean database from the plugin: fakeredis and a
+SQLite file by default, the real servers with ``--cachesync-redis-url`` /
+``--cachesync-db-url`` (or ``CACHESYNC_REDIS_URL`` / ``CACHESYNC_DB_URL``). Tests that use threads
+need the truncate strategy (one Connection cannot be shared across threads):
+``@pytest.mark.cachesync(db_reset="truncate")``.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import fakeredis
 import pytest
 import redis
 import sqlalchemy as sa
@@ -20,69 +18,43 @@ from appkit import AppKit
 from flask import Flask
 from flask.testing import FlaskClient
 
+from pytest_cachesync.facade import CacheSync
 from sample_app import create_app
-from sample_app.db import create_engine_for
 from sample_app.models import Base
-
-REAL_REDIS_URL = os.environ.get("CACHESYNC_REDIS_URL")
-REAL_DB_URL = os.environ.get("CACHESYNC_DB_URL")
-
-
-@pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
-    if REAL_REDIS_URL:
-        client = redis.Redis.from_url(REAL_REDIS_URL)
-        client.flushdb()
-        yield client
-        client.flushdb()
-        client.close()
-    else:
-        yield fakeredis.FakeRedis(server=fakeredis.FakeServer())
 
 
 @pytest.fixture(scope="session")
-def _real_engine() -> Iterator[sa.Engine | None]:
-    if not REAL_DB_URL:
-        yield None
-        return
-    url = sa.make_url(REAL_DB_URL)
-    maintenance = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with maintenance.connect() as conn:
-        exists = conn.scalar(
-            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
-        )
-        if not exists:
-            conn.execute(sa.text(f'CREATE DATABASE "{url.database}"'))
-    maintenance.dispose()
-    engine = create_engine_for(REAL_DB_URL)
-    Base.metadata.drop_all(engine)
-    Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
+def cachesync_metadata() -> sa.MetaData:
+    """The sample app's tables, created by the plugin once per session and worker."""
+    return Base.metadata
 
 
 @pytest.fixture
-def db_bind(_real_engine: sa.Engine | None, tmp_path: Path) -> Iterator[sa.Engine]:
-    if _real_engine is not None:
-        yield _real_engine
-        with _real_engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-        return
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'app.sqlite3'}")
-    Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
+def redis_client(cachesync: CacheSync) -> redis.Redis:
+    """The test's Redis client from the plugin: fakeredis by default, real with a URL."""
+    return cachesync.redis
 
 
 @pytest.fixture
-def app_config() -> dict[str, Any]:
+def db_bind(cachesync: CacheSync) -> sa.Engine | sa.Connection:
+    """What the app binds its sessions to: the test's connection (rollback) or the engine."""
+    return cachesync.bind
+
+
+@pytest.fixture
+def app_config(cachesync: CacheSync) -> dict[str, Any]:
     """Config overrides for ``app``; override or mutate in a test module to change them."""
-    return {"APP_ENV": "testing", "SECRET_KEY": "test-secret"}
+    return {
+        "APP_ENV": "testing",
+        "SECRET_KEY": "test-secret",
+        "CACHE_KEY_PREFIX": cachesync.key_prefix,
+    }
 
 
 @pytest.fixture
-def app(app_config: dict[str, Any], redis_client: redis.Redis, db_bind: sa.Engine) -> Flask:
+def app(
+    app_config: dict[str, Any], redis_client: redis.Redis, db_bind: sa.Engine | sa.Connection
+) -> Flask:
     flask_app = create_app(app_config, redis_client=redis_client, engine=db_bind)
     flask_app.testing = True
     return flask_app

@@ -145,6 +145,8 @@ def test_loader_failure_releases_the_lease(kit: AppKit) -> None:
     assert kit.redis.get("parking_lot:1") is None
 
 
+# Threads need their own connections: rows are committed, then deleted before the next test.
+@pytest.mark.cachesync(db_reset="truncate")
 def test_hundred_concurrent_misses_fill_once(
     kit: AppKit, redis_client: redis.Redis, db_bind: sa.Engine
 ) -> None:

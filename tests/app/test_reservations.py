@@ -103,6 +103,8 @@ def test_booking_counts_daily_reservations_until_midnight(kit: AppKit) -> None:
         assert 3590 < kit.redis.ttl("daily_reservations:2026-11-27") <= 3600
 
 
+# Threads need their own connections: rows are committed, then deleted before the next test.
+@pytest.mark.cachesync(db_reset="truncate")
 def test_concurrent_bookings_never_double_book(kit: AppKit) -> None:
     spots, clients = 5, 16
     lot = kit.lot(spots=spots)

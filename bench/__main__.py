@@ -1,0 +1,76 @@
+"""`python -m bench` (`make bench`): every benchmark in one run, then one summary table.
+
+Each benchmark module's main() runs in turn; its rows go into the summary, which is printed and
+written to bench/results/latest.md with the date and the machine. A module that is missing or
+fails is listed as such, and every goal that is not met says so.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+import traceback
+from collections.abc import Callable
+
+from bench._table import Result, machine_header, markdown_table, recording, write_latest
+
+# In-process benchmarks first, while the machine is quiet; then the ones that start processes.
+MODULES = ("isolation", "compare", "clock", "spy", "strict", "xdist", "load")
+
+
+def _call(entry: Callable[..., object]) -> object:
+    # Modules with a command line of their own take argv; run them on their defaults.
+    return entry([]) if inspect.signature(entry).parameters else entry()
+
+
+def run_module(name: str) -> list[Result]:
+    try:
+        module = importlib.import_module(f"bench.{name}")
+    except ModuleNotFoundError as error:
+        if error.name != f"bench.{name}":
+            raise
+        print(f"== {name}: bench/{name}.py is missing")
+        return [Result(f"{name}", None, "-", note="benchmark missing")]
+    try:
+        with recording() as printed:
+            returned = _call(module.main)
+    except (Exception, SystemExit) as error:
+        traceback.print_exc()
+        return [Result(f"{name}", None, "-", note=f"failed: {type(error).__name__}")]
+    if isinstance(returned, list) and all(isinstance(row, Result) for row in returned):
+        return returned
+    return printed
+
+
+def summary(rows: list[Result], elapsed_s: float) -> str:
+    missed = [row.name for row in rows if row.met is False]
+    met = sum(1 for row in rows if row.met)
+    verdict = f"goals met: {met} of {met + len(missed)}"
+    if missed:
+        verdict += "; NOT met: " + "; ".join(missed)
+    return "\n\n".join(
+        [
+            "# pytest-cachesync benchmarks",
+            machine_header() + f"\n- run time: {elapsed_s:.0f} s",
+            "Medians; ratios compare figures measured in this same run.",
+            markdown_table(rows),
+            verdict,
+        ]
+    )
+
+
+def main() -> int:
+    start = time.perf_counter()
+    rows: list[Result] = []
+    for name in MODULES:
+        rows += run_module(name)
+        print()
+    text = summary(rows, time.perf_counter() - start)
+    print(text)
+    print(f"\nwritten to {write_latest(text + chr(10))}")
+    return 0 if all(row.met is not False for row in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

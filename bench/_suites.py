@@ -1,0 +1,171 @@
+"""Generated pytest suites run in a subprocess, with each test's own duration recorded.
+
+A suite is a directory with a `conftest.py` (the fixtures under measurement) and a test module of
+`count` identical tests; `bench._recorder` records pytest's own setup + call + teardown duration
+of every test. Medians of those per-test durations leave out interpreter start-up, plugin loading
+and session fixtures, which the first test or the collection pays once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench._services import stop_group
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+
+_TEST_MODULE = """
+import pytest
+
+
+@pytest.mark.parametrize("n", range({count}))
+def test_item(n, stores):
+    stores.check_clean(n)
+    stores.write(n)
+"""
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """What one pytest subprocess did: wall time, per-test durations and outcomes."""
+
+    wall_s: float
+    durations_ms: list[float]
+    passed: int
+    failed: int
+    exit_code: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.failed == 0 and self.passed > 0
+
+
+def bench_python() -> Path:
+    """The interpreter of the separate benchmark venv (it holds pytest-redis/pytest-postgresql)."""
+    if not BENCH_PYTHON.exists():
+        raise RuntimeError(
+            f"{BENCH_PYTHON} is missing; create it with `make bench` or: "
+            "python3 -m venv .venv-bench && "
+            ".venv-bench/bin/pip install -e '.[dev]' pytest-redis pytest-postgresql"
+        )
+    return BENCH_PYTHON
+
+
+def write_suite(directory: Path, conftest: str, count: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    # An ini file of its own keeps the project's pytest settings (testpaths, addopts) out.
+    (directory / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    (directory / "conftest.py").write_text(conftest, encoding="utf-8")
+    (directory / "test_generated.py").write_text(_TEST_MODULE.format(count=count), encoding="utf-8")
+
+
+def run_suite(
+    target: Path,
+    args: list[str],
+    *,
+    timeout_s: float,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> SuiteRun:
+    """Run pytest on `target` in the benchmark venv; never raises on test failures."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as record_file:
+        record_path = Path(record_file.name)
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    child_env = {**os.environ, **(env or {}), "BENCH_RECORD": str(record_path)}
+    child_env["PYTHONPATH"] = pythonpath  # for -p bench._recorder
+    command = [str(bench_python()), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    command += ["-p", "bench._recorder", *args, str(target)]
+    directory = cwd or target
+    start = time.perf_counter()
+    # A session of its own, so a timeout stops xdist workers and servers the suite started too.
+    process = subprocess.Popen(
+        command,
+        cwd=directory,
+        env=child_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        raw_output, _ = process.communicate(timeout=timeout_s)
+        output = raw_output.decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        output = f"timed out after {timeout_s:.0f} s"
+    finally:
+        stop_group(process)
+        wall_s = time.perf_counter() - start
+        durations, outcomes = _read_record(record_path)
+        record_path.unlink(missing_ok=True)
+    passed = list(outcomes.values()).count("passed")
+    failed = list(outcomes.values()).count("failed")
+    if not outcomes:
+        passed, failed = _counts_from_summary(output)
+    return SuiteRun(
+        wall_s=wall_s,
+        durations_ms=[seconds * 1000.0 for seconds in durations.values()],
+        passed=passed,
+        failed=failed,
+        exit_code=process.returncode if process.returncode is not None else -1,
+        output=output,
+    )
+
+
+def _read_record(path: Path) -> tuple[dict[str, float], dict[str, str]]:
+    """Per-test durations (s) and outcomes by node id, as the suite's recorder hook wrote them."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return {}, {}
+    if not text:
+        return {}, {}
+    record = json.loads(text)
+    durations = {str(k): float(v) for k, v in record["durations"].items()}
+    outcomes = {str(k): str(v) for k, v in record["outcomes"].items()}
+    return durations, outcomes
+
+
+def _counts_from_summary(output: str) -> tuple[int, int]:
+    passed = re.search(r"(\d+) passed", output)
+    failed = re.search(r"(\d+) (?:failed|error)", output)
+    return (int(passed.group(1)) if passed else 0, int(failed.group(1)) if failed else 0)
+
+
+def tail(output: str, lines: int = 15) -> str:
+    """The end of a subprocess's output, for error messages."""
+    return "\n".join(output.strip().splitlines()[-lines:])
+
+
+def plugin_offers(*names: str) -> dict[str, bool]:
+    """Which of `names` (command-line flags or fixture names) the installed plugin provides now.
+
+    The plugin is asked through pytest itself, in the benchmark venv, so a half-installed or
+    broken plugin reads as "not offered" instead of failing the whole benchmark run.
+    """
+    with tempfile.TemporaryDirectory(prefix="bench-probe-") as empty:
+        (Path(empty) / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        base = [str(bench_python()), "-m", "pytest", "-p", "no:pytest_redis"]
+        base += ["-p", "no:pytest_postgresql", "-p", "no:cacheprovider"]
+        texts = []
+        for extra in (["--help"], ["--fixtures", "-q"]):
+            completed = subprocess.run(
+                [*base, *extra, empty],
+                cwd=empty,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            texts.append(completed.stdout)
+    offered = "\n".join(texts)
+    return {
+        name: re.search(rf"(^|\s){re.escape(name)}\b", offered, re.M) is not None for name in names
+    }
