@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from .clock import CacheClock
+    from .race import RaceInjector
+    from .spy import RedisSpy
+    from .sqlcount import SqlRecorder
+    from .staleness import StalenessChecker, TtlPolicy
+    from .watch import Watch
+
+T = TypeVar("T")
 
 
 class CacheSync:
@@ -21,6 +33,12 @@ class CacheSync:
             mode.
         key_prefix: prefix the app must put in front of every key ("" unless prefix isolation).
         db_reset: the strategy this test runs under, "rollback" or "truncate".
+
+    The time-travel clock and the staleness tools are set up on first use, so a test that
+    never touches them pays nothing: ``clock`` (the ``cachesync_clock`` fixture), ``spy``
+    (``cachesync_spy``), ``sql`` (the SQL statements and commits of the test), ``race`` (the
+    race injector), and the assertions ``assert_fresh``, ``assert_fresh_within``,
+    ``assert_invalidated`` and ``check_ttl_policy``.
     """
 
     def __init__(
@@ -35,6 +53,8 @@ class CacheSync:
         reset_redis: Callable[[], None],
         reset_db: Callable[[], None],
         list_keys: Callable[[], list[bytes]],
+        fixture: Callable[[str], Any] | None = None,
+        ttl_policy: Callable[[], TtlPolicy | None] = lambda: None,
     ) -> None:
         self.redis = redis
         self.db = db
@@ -45,6 +65,8 @@ class CacheSync:
         self._reset_redis = reset_redis
         self._reset_db = reset_db
         self._list_keys = list_keys
+        self._fixture = fixture
+        self._ttl_policy = ttl_policy
 
     def key(self, name: str) -> str:
         """``name`` inside the test's keyspace (with ``key_prefix`` in front)."""
@@ -58,6 +80,83 @@ class CacheSync:
         """Empty Redis and the database mid-test, as if the test had just started."""
         self._reset_redis()
         self._reset_db()
+
+    # -- time travel and staleness, set up on first use ----------------------------------------
+
+    def _get(self, name: str) -> Any:
+        if self._fixture is None:
+            raise RuntimeError(f"{name} is only available inside a test run by pytest")
+        return self._fixture(name)
+
+    def _watch(self) -> Watch:
+        watch: Watch = self._get("_cachesync_watch")
+        return watch
+
+    def _checker(self, what: str) -> StalenessChecker:
+        watch = self._watch()
+        watch.require_patterns(what)
+        return watch.checker
+
+    @property
+    def clock(self) -> CacheClock:
+        """The test's time-travel clock (the ``cachesync_clock`` fixture; one per test)."""
+        clock: CacheClock = self._get("cachesync_clock")
+        return clock
+
+    @property
+    def spy(self) -> RedisSpy:
+        """The cache spy on ``redis`` (the ``cachesync_spy`` fixture)."""
+        spy: RedisSpy = self._get("cachesync_spy")
+        return spy
+
+    @property
+    def sql(self) -> SqlRecorder:
+        """Every SQL statement run on ``engine`` during the test, and the write commits."""
+        return self._watch().sql
+
+    @property
+    def race(self) -> RaceInjector:
+        """The race injector: ``race.assert_no_race(key, trigger=..., during=...)``."""
+        watch = self._watch()
+        watch.require_patterns("the race injector")
+        return watch.race
+
+    def assert_fresh(self, read: Callable[[], T], *, ignore: Iterable[str] = ()) -> T:
+        """Run ``read`` as the app would, then with the cache bypassed; the answers must match.
+
+        Returns the first answer. A failure shows both as a diff, with the keys that served the
+        stale one, their age and TTL left. ``ignore`` lists volatile fields (``"$.at"``).
+        """
+        return self._checker("assert_fresh").assert_fresh(read, ignore=ignore)
+
+    def assert_fresh_within(
+        self, read: Callable[[], T], seconds: float, *, ignore: Iterable[str] = ()
+    ) -> T:
+        """``read`` may be stale now but must be fresh once ``clock`` has advanced ``seconds``."""
+        checker = self._checker("assert_fresh_within")
+        return checker.assert_fresh_within(read, seconds, self.clock, ignore=ignore)
+
+    @contextmanager
+    def assert_invalidated(
+        self, *keys_or_patterns: str, reads: Sequence[Callable[[], object]] = ()
+    ) -> Iterator[None]:
+        """The block must invalidate the named keys (or, with ``reads``, all that they fill)."""
+        with self._checker("assert_invalidated").assert_invalidated(*keys_or_patterns, reads=reads):
+            yield
+
+    def check_ttl_policy(self, policy: TtlPolicy | Mapping[str, float] | str | None = None) -> None:
+        """Every cache key written so far has a TTL within its pattern's bound.
+
+        Without ``policy``: the marker's ``ttl_bounds``, else ``--cachesync-ttl-bounds``, else
+        only "has a TTL" is checked.
+        """
+        from .staleness import TtlPolicy
+
+        if policy is None:
+            parsed = self._ttl_policy()
+        else:
+            parsed = policy if isinstance(policy, TtlPolicy) else TtlPolicy.parse(policy)
+        self._watch().check_ttl_policy(parsed)
 
     def __repr__(self) -> str:
         return (

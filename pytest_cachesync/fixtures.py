@@ -20,6 +20,7 @@ from .runtime import RUNTIME_KEY, Runtime
 from .settings import DbReset
 from .targets import load_metadata, resolve_owner
 from .truncate import Truncator, WriteTracker
+from .watch_fixtures import ttl_policy
 
 
 @dataclass
@@ -183,6 +184,8 @@ def cachesync_db(_cachesync_test_sql: TestSql) -> Session:
 
 @pytest.fixture
 def cachesync(
+    request: pytest.FixtureRequest,
+    _cachesync_runtime: Runtime,
     cachesync_redis: redis.Redis,
     _cachesync_keyspace: RedisKeyspace,
     _cachesync_test_sql: TestSql,
@@ -193,8 +196,12 @@ def cachesync(
     ``cachesync.redis`` (the test's Redis client), ``cachesync.db`` (its Session),
     ``cachesync.engine``, ``cachesync.bind`` (hand this to the app: a Connection in rollback
     mode, the Engine in truncate mode), ``cachesync.key_prefix`` and ``cachesync.reset()`` to
-    empty both stores mid-test.
+    empty both stores mid-test. Set up on first use: ``cachesync.clock`` (time travel),
+    ``cachesync.spy``, ``cachesync.sql``, ``cachesync.race`` and the staleness assertions
+    ``cachesync.assert_fresh(read)``, ``assert_fresh_within(read, seconds)``,
+    ``assert_invalidated(*keys)`` and ``check_ttl_policy()``.
     """
+    node = request.node
     return CacheSync(
         redis=cachesync_redis,
         db=_cachesync_test_sql.session,
@@ -205,6 +212,8 @@ def cachesync(
         reset_redis=_cachesync_keyspace.reset,
         reset_db=_cachesync_test_sql.reset,
         list_keys=_cachesync_keyspace.keys,
+        fixture=request.getfixturevalue,
+        ttl_policy=lambda: ttl_policy(node, _cachesync_runtime),
     )
 
 

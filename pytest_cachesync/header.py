@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from .clock_engines import engine_header
 from .guard import mask_db_url, mask_redis_url
 from .runtime import Runtime
 from .settings import Settings
@@ -52,3 +53,37 @@ def header_line(runtime: Runtime, describe: Callable[[Settings, Sequence[str]], 
         *describe(runtime.settings, _OTHER_SETTINGS),
     ]
     return "cachesync: " + ", ".join(parts)
+
+
+_STALENESS_SETTINGS = ("cache_patterns", "strict", "allowed_staleness", "ttl_bounds", "report")
+
+
+def _shown(value: object) -> str:
+    if value is None or value == ():
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g} s"
+    if isinstance(value, tuple):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def clock_line(runtime: Runtime) -> str:
+    engine = runtime.settings.clock_engine
+    return f"cachesync {engine_header(engine.value)} [clock-engine from {engine.source}]"
+
+
+def staleness_line(runtime: Runtime) -> str:
+    parts = []
+    for name in _STALENESS_SETTINGS:
+        setting = getattr(runtime.settings, name)
+        parts.append(f"{name.replace('_', '-')}={_shown(setting.value)} ({setting.source})")
+    return "cachesync staleness: " + ", ".join(parts)
+
+
+def header_lines(
+    runtime: Runtime, describe: Callable[[Settings, Sequence[str]], list[str]]
+) -> list[str]:
+    return [header_line(runtime, describe), clock_line(runtime), staleness_line(runtime)]

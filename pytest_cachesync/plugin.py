@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from . import fixtures
+from . import clock_fixture, fixtures, watch_fixtures
+from .clock import MARKER_LINE as CLOCK_MARKER_LINE
 from .markers import MARKER_HELP
 from .runtime import RUNTIME_KEY, configure, preflight
+from .session_figures import FIGURES_KEY, REPORT_KEY, WORKEROUTPUT_KEY, SessionFigures, observed
 from .settings import add_options, describe_sources, resolve
 
 
@@ -17,8 +21,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    config.addinivalue_line("markers", CLOCK_MARKER_LINE)
     configure(config, resolve(config))
+    config.stash[FIGURES_KEY] = SessionFigures()
     config.pluginmanager.register(fixtures, "cachesync-fixtures")
+    config.pluginmanager.register(clock_fixture, "cachesync-clock-fixture")
+    config.pluginmanager.register(watch_fixtures, "cachesync-watch-fixtures")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -26,10 +34,44 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     preflight(session.config, session.config.stash[RUNTIME_KEY])
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
-    from .header import header_line
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    from .header import header_lines
 
     runtime = config.stash.get(RUNTIME_KEY, None)
     if runtime is None:
         return None
-    return header_line(runtime, describe_sources)
+    return header_lines(runtime, describe_sources)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    figures = node.config.stash.get(FIGURES_KEY, None)
+    if figures is not None:
+        figures.add_worker_output(getattr(node, "workeroutput", None))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    figures = config.stash.get(FIGURES_KEY, None)
+    if figures is None:
+        return
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[WORKEROUTPUT_KEY] = figures.worker_output()
+        return
+    from .report import write_json
+
+    report = config.stash[REPORT_KEY] = figures.report()
+    path = config.stash[RUNTIME_KEY].settings.report.value
+    if path:
+        write_json(report, config.invocation_params.dir / path)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    from .report import render
+
+    report = config.stash.get(REPORT_KEY, None)
+    if report is not None and observed(report):
+        render(report, terminalreporter)

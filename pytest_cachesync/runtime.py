@@ -45,6 +45,14 @@ def configure(config: pytest.Config, settings: Settings) -> Runtime:
     db_url = parse_db_url(settings.db_url.value) if settings.db_url.value else None
     if db_url is not None:
         check_db_url(db_url, allow_remote=allow_remote)
+    bounds = settings.ttl_bounds
+    if bounds.value is not None:
+        from .staleness import TtlPolicy
+
+        try:
+            TtlPolicy.parse(bounds.value)
+        except ValueError as error:
+            raise pytest.UsageError(f"cachesync ttl-bounds ({bounds.source}): {error}.") from None
     runtime = Runtime(settings=settings, worker=current_worker(config), db_url=db_url)
     config.stash[RUNTIME_KEY] = runtime
     return runtime

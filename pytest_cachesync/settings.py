@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
 import pytest
+
+from .clock_engines import ENGINE_CHOICES, EngineChoice
+from .patterns import parse_patterns
 
 T = TypeVar("T")
 
@@ -33,7 +37,7 @@ class OptionSpec:
 
     name: str
     help: str
-    kind: Literal["str", "bool", "choice", "list"]
+    kind: Literal["str", "bool", "choice", "list", "patterns", "seconds"]
     choices: tuple[str, ...] = ()
 
     @property
@@ -109,6 +113,45 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "(ini: one per line; command line and env: comma separated).",
         "list",
     ),
+    OptionSpec(
+        "clock_engine",
+        "Library that moves Python's clock for cachesync_clock: 'time-machine', 'freezegun' or "
+        "'auto' (time-machine when installed, it is faster; default).",
+        "choice",
+        ENGINE_CHOICES,
+    ),
+    OptionSpec(
+        "cache_patterns",
+        "Glob patterns of the Redis keys that are cache, e.g. 'users:* user:* parking_lot*' "
+        "(space or comma separated; ini: also one per line). Other keys are state. Default: "
+        "none, and the staleness checks refuse to run until it is set.",
+        "patterns",
+    ),
+    OptionSpec(
+        "strict",
+        "Replay every GET of cachesync_client with the cache bypassed and fail a test that "
+        "reads data staler than the allowed staleness.",
+        "bool",
+    ),
+    OptionSpec(
+        "allowed_staleness",
+        "Seconds (clock time since the write that changed the answer) a read of "
+        "cachesync_client may be stale in strict mode. Default 0: read-your-writes.",
+        "seconds",
+    ),
+    OptionSpec(
+        "ttl_bounds",
+        "Maximum TTL per cache pattern, e.g. 'users:*=10 parking_lot*=10'; when set, every "
+        "test that uses the plugin's Redis fails at teardown if it wrote a cache key with no "
+        "TTL or a longer one.",
+        "str",
+    ),
+    OptionSpec(
+        "report",
+        "Write the cache figures of the run (hits, misses, stale reads per pattern) as JSON to "
+        "this path.",
+        "str",
+    ),
 )
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -128,6 +171,12 @@ class Settings:
     reuse_db: Setting[bool]
     metadata: Setting[str | None]
     redis_targets: Setting[tuple[str, ...]]
+    clock_engine: Setting[EngineChoice]
+    cache_patterns: Setting[tuple[str, ...]]
+    strict: Setting[bool]
+    allowed_staleness: Setting[float]
+    ttl_bounds: Setting[str | None]
+    report: Setting[str | None]
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -144,6 +193,12 @@ def add_options(parser: pytest.Parser) -> None:
                 spec.flag, default=None, dest=spec.dest, metavar="TARGETS", help=help_text
             )
             parser.addini(spec.ini, spec.help, type="linelist", default=[])
+        elif spec.kind in ("patterns", "seconds"):
+            metavar = "PATTERNS" if spec.kind == "patterns" else "SECONDS"
+            group.addoption(
+                spec.flag, default=None, dest=spec.dest, metavar=metavar, help=help_text
+            )
+            parser.addini(spec.ini, spec.help, default=None)
         else:
             group.addoption(
                 spec.flag,
@@ -168,6 +223,28 @@ def _split_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.replace("\n", ",").split(",") if part.strip())
 
 
+def _parse_seconds(raw: str, where: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise pytest.UsageError(f"{where}: expected a number of seconds, got {raw!r}.") from None
+    if not math.isfinite(value) or value < 0:
+        raise pytest.UsageError(f"{where}: expected a non-negative number of seconds, got {raw!r}.")
+    return value
+
+
+def _convert(spec: OptionSpec, raw: str, where: str) -> object:
+    if spec.kind == "bool":
+        return _parse_bool(raw, where)
+    if spec.kind == "list":
+        return _split_list(raw)
+    if spec.kind == "patterns":
+        return parse_patterns(raw)
+    if spec.kind == "seconds":
+        return _parse_seconds(raw.strip(), where)
+    return _check_choice(spec, raw.strip(), where)
+
+
 def _check_choice(spec: OptionSpec, value: str, where: str) -> str:
     if spec.choices and value not in spec.choices:
         raise pytest.UsageError(f"{where}: {value!r} is not one of {', '.join(spec.choices)}.")
@@ -179,17 +256,12 @@ def _raw_setting(
 ) -> tuple[object, Source]:
     cli = config.getoption(spec.dest, default=None)
     if cli is not None:
-        if spec.kind == "list":
-            return _split_list(str(cli)), "cli"
-        return cli, "cli"
+        if spec.kind in ("bool", "choice"):
+            return cli, "cli"
+        return _convert(spec, str(cli), f"option {spec.flag}"), "cli"
     env = environ(spec.env)
     if env is not None and (env.strip() or spec.kind == "bool"):
-        where = f"environment variable {spec.env}"
-        if spec.kind == "bool":
-            return _parse_bool(env, where), "env"
-        if spec.kind == "list":
-            return _split_list(env), "env"
-        return _check_choice(spec, env.strip(), where), "env"
+        return _convert(spec, env, f"environment variable {spec.env}"), "env"
     ini = config.getini(spec.ini)
     if spec.kind == "list":
         if ini:
@@ -197,8 +269,8 @@ def _raw_setting(
     elif spec.kind == "bool":
         if ini is not None:
             return bool(ini), "ini"
-    elif ini:
-        return _check_choice(spec, str(ini).strip(), f"ini option {spec.ini}"), "ini"
+    elif ini and str(ini).strip():
+        return _convert(spec, str(ini), f"ini option {spec.ini}"), "ini"
     return _DEFAULTS[spec.name], "default"
 
 
@@ -212,6 +284,12 @@ _DEFAULTS: dict[str, object] = {
     "reuse_db": False,
     "metadata": None,
     "redis_targets": (),
+    "clock_engine": "auto",
+    "cache_patterns": (),
+    "strict": False,
+    "allowed_staleness": 0.0,
+    "ttl_bounds": None,
+    "report": None,
 }
 
 
@@ -241,4 +319,6 @@ def _render(value: object) -> str:
         return ",".join(str(v) for v in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g} s"
     return str(value)

@@ -53,6 +53,7 @@ class SqlRecorder:
             event.listen(self.engine, "before_cursor_execute", self._on_execute)
             event.listen(self.engine, "commit", self._on_commit)
             event.listen(self.engine, "rollback", self._on_rollback)
+            event.listen(self.engine, "release_savepoint", self._on_release_savepoint)
             self.installed = True
         return self
 
@@ -61,6 +62,7 @@ class SqlRecorder:
             event.remove(self.engine, "before_cursor_execute", self._on_execute)
             event.remove(self.engine, "commit", self._on_commit)
             event.remove(self.engine, "rollback", self._on_rollback)
+            event.remove(self.engine, "release_savepoint", self._on_release_savepoint)
             self.installed = False
 
     def __enter__(self) -> SqlRecorder:
@@ -100,6 +102,11 @@ class SqlRecorder:
     def _on_commit(self, conn: Connection) -> None:
         if conn.info.pop(_PENDING_WRITE, False) and not self._suspended:
             self.write_times.append(self.now())
+
+    def _on_release_savepoint(self, conn: Connection, name: str, context: object) -> None:
+        # A test that runs the app inside a rolled-back outer transaction sees the app's
+        # commits as released SAVEPOINTs: they are the moments its writes become visible.
+        self._on_commit(conn)
 
     def _on_rollback(self, conn: Connection) -> None:
         conn.info.pop(_PENDING_WRITE, None)

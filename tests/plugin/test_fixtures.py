@@ -169,7 +169,9 @@ def test_marker_bad_arguments_are_clear_errors(
 
 def test_marker_is_registered_with_signature(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.cachesync(*, reset=True, db_reset=None):*"])
+    result.stdout.fnmatch_lines(
+        ["@pytest.mark.cachesync(*, reset=True, db_reset=None, strict=None, *):*"]
+    )
 
 
 def test_fixtures_are_documented(pytester: pytest.Pytester) -> None:

@@ -1,0 +1,124 @@
+"""Fixtures of the staleness tools: the spy, the oracle client, TTL bounds at teardown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+import sqlalchemy as sa
+
+from .clock_fixture import CLOCK_KEY
+from .markers import marker_options
+from .redis_keyspace import RedisKeyspace
+from .runtime import Runtime
+from .session_figures import FIGURES_KEY
+from .spy import RedisSpy
+from .staleness import TtlPolicy
+from .watch import Watch, clock_time
+
+
+def ttl_policy(node: pytest.Item, runtime: Runtime) -> TtlPolicy | None:
+    """The TTL bounds of a test: its marker's, else the configured ones, else none."""
+    marked = marker_options(node).ttl_bounds
+    if marked is not None:
+        return marked
+    configured = runtime.settings.ttl_bounds.value
+    return TtlPolicy.parse(configured) if configured else None
+
+
+@pytest.fixture
+def _cachesync_watch(
+    request: pytest.FixtureRequest,
+    cachesync_redis: redis.Redis,
+    _cachesync_keyspace: RedisKeyspace,
+    cachesync_engine: sa.Engine,
+    _cachesync_runtime: Runtime,
+) -> Iterator[Watch]:
+    item = request.node
+    watch = Watch.install(
+        cachesync_redis,
+        cachesync_engine,
+        _cachesync_runtime.settings.cache_patterns.value,
+        prefix=_cachesync_keyspace.key_prefix,
+        now=clock_time(lambda: item.stash.get(CLOCK_KEY, None)),
+    )
+    try:
+        yield watch
+    finally:
+        try:
+            figures = watch.figures(item.nodeid)
+        finally:
+            watch.uninstall()
+        request.config.stash[FIGURES_KEY].add(figures)
+    policy = ttl_policy(item, _cachesync_runtime)
+    if policy is not None:
+        watch.check_ttl_policy(policy)
+
+
+@pytest.fixture
+def cachesync_spy(_cachesync_watch: Watch) -> RedisSpy:
+    """The cache spy on the test's Redis client: hits, misses, fills and invalidations per key.
+
+    Every command sent through ``cachesync.redis`` (single commands, pipelines, MULTI/EXEC,
+    scripts) is observed for the duration of the test and the client is restored at teardown.
+    Keys matching ``--cachesync-cache-patterns`` are cache, the others state. Assert with
+    ``assert_hit(key_or_pattern)``, ``assert_missed``, ``assert_filled``,
+    ``assert_invalidated``, ``assert_not_hit`` and ``assert_commands_at_most(n)``; ``stats()``
+    gives the figures per pattern. SQL statements on ``cachesync.engine`` are recorded alongside
+    (``cachesync.sql``). Also reachable as ``cachesync.spy``.
+    """
+    return _cachesync_watch.spy
+
+
+@pytest.fixture
+def cachesync_client(
+    request: pytest.FixtureRequest, _cachesync_watch: Watch, _cachesync_runtime: Runtime
+) -> Any:
+    """A Flask test client for your ``app`` fixture; in strict mode it checks every GET.
+
+    With ``--cachesync-strict`` (or ``@pytest.mark.cachesync(strict=True)``) every GET is
+    replayed with the cache bypassed and compared; a read staler than the allowed staleness
+    (``--cachesync-allowed-staleness``, or the marker's ``staleness=``; 0 = read-your-writes)
+    fails the test at that GET. Otherwise it is ``app.test_client()`` itself, at no replay cost.
+    Either way the cache figures of the test go to the report. ``app`` is the pytest-flask
+    convention: define an ``app`` fixture returning your Flask application.
+    """
+    try:
+        app = request.getfixturevalue("app")
+    except pytest.FixtureLookupError:
+        pytest.fail(
+            "cachesync_client needs an `app` fixture returning your Flask application, e.g. in "
+            "conftest.py:\n\n    @pytest.fixture\n    def app(cachesync):\n"
+            "        return create_app(redis=cachesync.redis, db=cachesync.bind)",
+            pytrace=False,
+        )
+    test_client = getattr(app, "test_client", None)
+    if not callable(test_client):
+        pytest.fail(
+            f"cachesync_client: the `app` fixture returned {type(app).__name__}, not a Flask "
+            "application (it has no test_client()).",
+            pytrace=False,
+        )
+    client = test_client()
+    options = marker_options(request.node)
+    settings = _cachesync_runtime.settings
+    strict = settings.strict.value if options.strict is None else options.strict
+    if not strict:
+        return client
+    allowed = settings.allowed_staleness.value if options.staleness is None else options.staleness
+    try:
+        return _cachesync_watch.oracle(client, allowed_staleness=allowed, ignore=options.ignore)
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _cachesync_ttl_bounds(request: pytest.FixtureRequest, _cachesync_runtime: Runtime) -> None:
+    # TTL bounds are checked for every test that uses the plugin's Redis, which needs the spy
+    # from the test's start; tests that do not use it pay one lookup.
+    if "cachesync_redis" not in request.fixturenames:
+        return
+    if ttl_policy(request.node, _cachesync_runtime) is not None:
+        request.getfixturevalue("_cachesync_watch")
