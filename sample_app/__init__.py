@@ -26,6 +26,7 @@ from sample_app import (
     users,
 )
 from sample_app.config import load_settings
+from sample_app.routing import IdConverter
 
 __all__ = ["create_app"]
 
@@ -55,6 +56,7 @@ def create_app(
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(load_settings(overrides=test_config))
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.converters["id"] = IdConverter
 
     database = db.init_app(app, engine)
     cache.init_app(app, redis_client or _redis_client(app), database.session_factory)

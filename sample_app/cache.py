@@ -76,7 +76,11 @@ class CacheLayer:
         self.stats = CacheStats()
         self._fill = client.register_script(_FILL_IF_LEASED)
         self._release = client.register_script(_RELEASE_LEASE)
-        self._dirty = False
+        # Failures counted vs the count the last flush covered: a failure during a flush
+        # (another thread's lost invalidation) keeps the cache dirty for the next flush.
+        self._failures = 0
+        self._flushed_failures = 0
+        self._failures_lock = threading.Lock()
         self._recovery_lock = threading.Lock()
 
     # -- availability ---------------------------------------------------------------------
@@ -87,13 +91,17 @@ class CacheLayer:
     @property
     def dirty(self) -> bool:
         """True while invalidations may have been lost during a Redis failure."""
-        return self._dirty
+        return self._failures != self._flushed_failures
+
+    def _mark_dirty(self) -> None:
+        with self._failures_lock:
+            self._failures += 1
 
     def _skipping(self) -> bool:
         return has_app_context() and bool(g.get("_redis_down"))
 
     def _mark_down(self, exc: Exception) -> None:
-        self._dirty = True
+        self._mark_dirty()
         if has_app_context():
             if g.get("_redis_down"):
                 return
@@ -103,12 +111,13 @@ class CacheLayer:
         )
 
     def _recover_if_dirty(self) -> None:
-        if not self._dirty:
+        if not self.dirty:
             return
         with self._recovery_lock:
-            if self._dirty:
+            covered = self._failures
+            if covered != self._flushed_failures:
                 counts = self._delete_patterns(cache_keys.CACHE_PATTERNS)
-                self._dirty = False
+                self._flushed_failures = covered
                 log.warning("Redis reachable again; dropped cache keys %s", counts)
 
     def guarded(self, op: Callable[[redis.Redis], T], fallback: T, *, needed: bool = False) -> T:
@@ -119,7 +128,7 @@ class CacheLayer:
         """
         if self._skipping():
             if needed:
-                self._dirty = True
+                self._mark_dirty()
             return fallback
         try:
             self._recover_if_dirty()
@@ -134,7 +143,7 @@ class CacheLayer:
             self.client.ping()
             self._recover_if_dirty()
         except redis.RedisError as exc:
-            self._dirty = True
+            self._mark_dirty()
             return False, f"{type(exc).__name__}: {exc}"
         return True, None
 

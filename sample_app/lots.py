@@ -88,12 +88,12 @@ def list_lots() -> Response:
     return jsonify(lots)
 
 
-@bp.get("/<int:lot_id>")
+@bp.get("/<id:lot_id>")
 def get_lot(lot_id: int) -> Response:
     return jsonify(_cached_lot(lot_id))
 
 
-@bp.get("/<int:lot_id>/available-spots")
+@bp.get("/<id:lot_id>/available-spots")
 def available_spots(lot_id: int) -> Response:
     lot = _cached_lot(lot_id)
     free = [s for s in lot["spots"] if s["status"] == SPOT_AVAILABLE]
@@ -120,7 +120,7 @@ def create_lot() -> tuple[Response, int]:
     return jsonify(queries.lot_detail(session, lot.id)), 201
 
 
-@bp.route("/<int:lot_id>", methods=["PUT", "PATCH"])
+@bp.route("/<id:lot_id>", methods=["PUT", "PATCH"])
 @admin_required
 def update_lot(lot_id: int) -> Response:
     values = _read_fields(json_body(optional=_FIELDS))
@@ -143,7 +143,7 @@ def update_lot(lot_id: int) -> Response:
     return jsonify(queries.lot_detail(session, lot_id))
 
 
-@bp.delete("/<int:lot_id>")
+@bp.delete("/<id:lot_id>")
 @admin_required
 def delete_lot(lot_id: int) -> Response:
     session = get_session()

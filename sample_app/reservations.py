@@ -9,6 +9,7 @@ from sample_app import booking
 from sample_app.db import get_session
 from sample_app.errors import ApiError, not_found
 from sample_app.models import ParkingSpot, Reservation
+from sample_app.routing import MAX_ID
 from sample_app.security import authenticate, login_required
 from sample_app.serializers import reservation_to_dict
 from sample_app.validation import json_body
@@ -36,7 +37,7 @@ def _own_reservation(reservation_id: int) -> Reservation:
 @login_required
 def book() -> tuple[Response, int]:
     body = json_body(required=("lot_id",))
-    lot_id = body.integer("lot_id", minimum=1, maximum=2**31 - 1)
+    lot_id = body.integer("lot_id", minimum=1, maximum=MAX_ID)
     session = get_session()
     reservation = booking.book_first_free_spot(session, authenticate(), lot_id)
     session.commit()
@@ -56,14 +57,14 @@ def list_mine() -> Response:
     return jsonify([_to_dict(r) for r in mine])
 
 
-@bp.get("/<int:reservation_id>")
+@bp.get("/<id:reservation_id>")
 @login_required
 def get_reservation(reservation_id: int) -> Response:
     return jsonify(_to_dict(_own_reservation(reservation_id)))
 
 
-@bp.delete("/<int:reservation_id>")
-@bp.post("/<int:reservation_id>/release")
+@bp.delete("/<id:reservation_id>")
+@bp.post("/<id:reservation_id>/release")
 @login_required
 def release(reservation_id: int) -> Response:
     reservation = _own_reservation(reservation_id)

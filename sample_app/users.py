@@ -36,7 +36,7 @@ def list_users() -> Response:
     return jsonify(users)
 
 
-@bp.get("/<int:user_id>")
+@bp.get("/<id:user_id>")
 def get_user(user_id: int) -> Response:
     _self_or_admin(user_id)
     data = cached(
@@ -49,7 +49,7 @@ def get_user(user_id: int) -> Response:
     return jsonify(data)
 
 
-@bp.route("/<int:user_id>", methods=["PUT", "PATCH"])
+@bp.route("/<id:user_id>", methods=["PUT", "PATCH"])
 def update_user(user_id: int) -> Response:
     me = _self_or_admin(user_id)
     body = json_body(optional=("email", "password", "vehicle_number", "phone", "role"))
@@ -91,7 +91,7 @@ def update_user(user_id: int) -> Response:
     return jsonify(queries.user_detail(session, user_id))
 
 
-@bp.delete("/<int:user_id>")
+@bp.delete("/<id:user_id>")
 @admin_required
 def delete_user(user_id: int) -> Response:
     if authenticate().id == user_id:
