@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -72,12 +72,32 @@ def _resize(session: Session, lot: ParkingLot, wanted: int) -> None:
         return
     surplus = len(spots) - wanted
     removable = [s for s in reversed(spots) if s.status == SPOT_AVAILABLE][:surplus]
-    if len(removable) < surplus:
+    still_free = _lock_free_spots(session, ParkingSpot.id.in_([s.id for s in removable]))
+    if len(removable) < surplus or still_free < len(removable):
         raise conflict(
             "cannot remove occupied spots", {"occupied": len(spots) - len(removable) - wanted}
         )
     for spot in removable:
         session.delete(spot)
+
+
+def _lock_free_spots(session: Session, *where: ColumnElement[bool]) -> int:
+    """Lock the free spots matching ``where`` until commit; how many are still free.
+
+    A booking that committed after this request read the spots has made one occupied: the
+    conditional UPDATE sees that (it re-reads rows changed by committed transactions), and the
+    lock keeps any further booking from taking a spot this request is about to delete.
+    """
+    locked = cast(
+        CursorResult[tuple[()]],
+        session.execute(
+            update(ParkingSpot)
+            .where(*where, ParkingSpot.status == SPOT_AVAILABLE)
+            .values(status=SPOT_AVAILABLE)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    return locked.rowcount
 
 
 @bp.get("")
@@ -150,6 +170,7 @@ def delete_lot(lot_id: int) -> Response:
     lot = session.get(ParkingLot, lot_id)
     if lot is None:
         raise not_found("parking lot", lot_id)
+    _lock_free_spots(session, ParkingSpot.lot_id == lot_id)
     occupied = session.scalar(
         select(func.count())
         .select_from(ParkingSpot)

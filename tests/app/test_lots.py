@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from appkit import AppKit
+
+from pytest_cachesync.facade import CacheSync
 
 LOT = {
     "name": "Harbour",
@@ -124,3 +128,49 @@ def test_delete_invalidates_and_refuses_occupied(
     assert kit.client.delete(f"/parking-lots/{lot}", headers=admin_headers).status_code == 200
     assert kit.client.get(f"/parking-lots/{lot}").status_code == 404
     assert kit.client.get("/parking-lots").get_json() == []
+
+
+# The booking commits on its own connection while the resize is in progress.
+@pytest.mark.cachesync(db_reset="truncate")
+def test_shrinking_never_deletes_a_spot_booked_after_it_was_read(
+    kit: AppKit, cachesync: CacheSync, admin_headers: dict[str, str]
+) -> None:
+    lot = kit.lot(spots=2)
+    kit.user("alice")
+    kit.user("bob")
+    alice, bob = kit.headers("alice"), kit.headers("bob")
+    assert kit.client.post("/reservations", json={"lot_id": lot}, headers=alice).status_code == 201
+    booked: list[Any] = []
+
+    def book_once_the_resize_has_read_the_spots(
+        _conn: Any, _cursor: Any, statement: str, *_rest: Any
+    ) -> None:
+        if not booked and "ORDER BY parking_spots.number" in statement:
+            booked.append(None)  # first: the booking runs statements too
+            # Another thread, as another client would: a request nested in this one would
+            # share its application context (its `g`, so its Session and user).
+            thread = threading.Thread(target=book)
+            thread.start()
+            thread.join(timeout=30)
+
+    def book() -> None:
+        booked[0] = kit.app.test_client().post("/reservations", json={"lot_id": lot}, headers=bob)
+
+    sa.event.listen(
+        cachesync.engine, "after_cursor_execute", book_once_the_resize_has_read_the_spots
+    )
+    try:
+        shrunk = kit.client.patch(
+            f"/parking-lots/{lot}", json={"number_of_spots": 1}, headers=admin_headers
+        )
+    finally:
+        sa.event.remove(
+            cachesync.engine, "after_cursor_execute", book_once_the_resize_has_read_the_spots
+        )
+    assert booked[0].status_code == 201, booked[0].get_json()
+    assert booked[0].get_json()["spot_number"] == 2
+    assert shrunk.status_code == 409, shrunk.get_json()
+    mine = kit.client.get(f"/reservations/{booked[0].get_json()['id']}", headers=bob)
+    assert mine.status_code == 200, (mine.get_json(), booked[0].get_json())
+    detail = kit.client.get(f"/parking-lots/{lot}").get_json()
+    assert (detail["number_of_spots"], detail["occupied_spots"]) == (2, 2)
