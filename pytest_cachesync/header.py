@@ -55,7 +55,14 @@ def header_line(runtime: Runtime, describe: Callable[[Settings, Sequence[str]], 
     return "cachesync: " + ", ".join(parts)
 
 
-_STALENESS_SETTINGS = ("cache_patterns", "strict", "allowed_staleness", "ttl_bounds", "report")
+_STALENESS_SETTINGS = (
+    "cache_patterns",
+    "strict",
+    "allowed_staleness",
+    "oracle_skip",
+    "ttl_bounds",
+    "report",
+)
 
 
 def _shown(value: object) -> str:

@@ -3,22 +3,83 @@
 A read is stale when its answer differs from the bypassed replay's. Its staleness is measured in
 clock seconds since the first write after which the served answer was no longer fresh; a stale
 read is a violation when that reaches the allowed staleness (0 = read-your-writes).
+
+The replay starts from the state (Redis state keys, cookies) the real request started from, so a
+request that moves state (a rate-limit counter reaching its limit, a session refresh) is compared
+with itself, not with the next request. GETs whose path matches a skip pattern (ops endpoints that
+describe Redis itself: TTLs, counts, latency) pass through unchecked.
 """
 
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import redis
 
 from .bypass import Bypass
 from .compare import IgnoreList, comparable, diff
+from .patterns import parse_patterns
 from .spy import HIT, RedisSpy
 from .sqlcount import SqlRecorder
 from .staleness import StalenessChecker, format_seconds
+
+REPLAY_LOG_ATTRIBUTE = "cachesync_replay"
+"""Set to True on every log record created while a replay runs, to tell its lines apart."""
+
+
+def parse_path_patterns(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Glob patterns of request paths (space or comma separated); each must start with '/'."""
+    patterns = parse_patterns(value)
+    for pattern in patterns:
+        if not pattern.startswith("/"):
+            raise ValueError(
+                f"request path patterns start with '/' (e.g. /admin/*), got {pattern!r}"
+            )
+    return patterns
+
+
+class PathSkipList:
+    """Request paths the oracle does not replay, matched on the path without its query string.
+
+    ``*`` also matches ``/``: ``/admin/*`` covers ``/admin/a/b``. Matching is case-sensitive,
+    as URL paths are.
+    """
+
+    def __init__(self, patterns: str | Iterable[str] = ()) -> None:
+        self.patterns = parse_path_patterns(patterns)
+
+    def matches(self, path: str) -> bool:
+        only_path = urlsplit(path).path or "/"
+        return any(fnmatchcase(only_path, pattern) for pattern in self.patterns)
+
+
+@contextmanager
+def replay_log_records() -> Iterator[None]:
+    """Mark the log records created in the block with ``REPLAY_LOG_ATTRIBUTE``.
+
+    A replay runs the app a second time, so its log lines (cache misses, queries) would count
+    as the test's own; tests that count log lines filter on the attribute.
+    """
+    previous = logging.getLogRecordFactory()
+
+    def tagged(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        setattr(record, REPLAY_LOG_ATTRIBUTE, True)
+        return record
+
+    logging.setLogRecordFactory(tagged)
+    try:
+        yield
+    finally:
+        logging.setLogRecordFactory(previous)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +109,8 @@ class ReadCheck:
 class OracleClient:
     """Wraps a Flask test client; `get` replays bypassed and records a `ReadCheck`.
 
-    Other requests pass through and count as writes (so do database commits seen by `sql`).
+    GETs of a path matching `skip` pass through unchecked (listed in `skipped`). Other
+    requests pass through and count as writes (so do database commits seen by `sql`).
     With `strict`, a violation fails the request's caller at once; otherwise call
     `assert_no_stale_reads()` (or read `checks`) when the test is done.
     """
@@ -61,6 +123,7 @@ class OracleClient:
         *,
         allowed_staleness: float = 0.0,
         ignore: Iterable[str] = (),
+        skip: str | Iterable[str] = (),
         strict: bool = False,
         sql: SqlRecorder | None = None,
     ) -> None:
@@ -73,9 +136,11 @@ class OracleClient:
         self.bypass = bypass
         self.allowed_staleness = self._budget(allowed_staleness)
         self.ignore = IgnoreList(ignore)
+        self.skip = PathSkipList(skip)
         self.strict = strict
         self.sql = sql
         self.checks: list[ReadCheck] = []
+        self.skipped: list[str] = []
         self.request_writes: list[float] = []
         self._fresh_history: dict[str, list[tuple[float, Any]]] = {}
         self._describer = StalenessChecker(spy, bypass)
@@ -98,23 +163,52 @@ class OracleClient:
     # -- requests -----------------------------------------------------------------------------
 
     def get(self, *args: Any, **kwargs: Any) -> Any:
+        path = self._path(args, kwargs)
+        if self.skip.matches(path):
+            self.skipped.append(path)
+            return self.client.get(*args, **kwargs)
+        cookies_before = self._cookies()
+        scratch = self.bypass.seed()
         mark = len(self.spy.effects)
         response = self.client.get(*args, **kwargs)
         served = [e for e in self.spy.effects[mark:] if e.effect == HIT and not e.bypassed]
-        replayed = self._replay(lambda: self.client.get(*args, **kwargs))
-        self._check(self._path(args, kwargs), response, replayed, served)
+        replayed = self._replay(lambda: self.client.get(*args, **kwargs), scratch, cookies_before)
+        self._check(path, response, replayed, served)
         return response
 
-    def _replay(self, request: Callable[[], Any]) -> Any:
-        # The replay must leave the client as it was too: no cookie it sets is kept.
+    def _cookies(self) -> dict[Any, Any] | None:
         cookies = getattr(self.client, "_cookies", None)
-        saved = dict(cookies) if isinstance(cookies, dict) else None
+        return dict(cookies) if isinstance(cookies, dict) else None
+
+    def _set_cookies(self, saved: dict[Any, Any] | None) -> None:
+        cookies = getattr(self.client, "_cookies", None)
+        if saved is not None and isinstance(cookies, dict):
+            cookies.clear()
+            cookies.update(saved)
+
+    def _replay(
+        self,
+        request: Callable[[], Any],
+        scratch: redis.Redis,
+        cookies_before: dict[Any, Any] | None,
+    ) -> Any:
+        # `scratch` was seeded before the real request: the replay sees the state that request
+        # saw. It sends the cookies that request sent, and leaves the client with the real
+        # request's cookies.
+        cookies_after = self._cookies()
+        for script in self.spy.scripts.values():  # loaded by the real request, maybe
+            load: Callable[..., Any] = scratch.execute_command
+            load("SCRIPT LOAD", script)
+        self._set_cookies(cookies_before)
         try:
-            return self.bypass.run(request)
+            with ExitStack() as stack:
+                if self.bypass.sql is not None:
+                    stack.enter_context(self.bypass.sql.suspended())
+                stack.enter_context(self.spy.routed_to(scratch))
+                stack.enter_context(replay_log_records())
+                return request()
         finally:
-            if saved is not None and isinstance(cookies, dict):
-                cookies.clear()
-                cookies.update(saved)
+            self._set_cookies(cookies_after)
 
     def _write(self, method: str, *args: Any, **kwargs: Any) -> Any:
         response = getattr(self.client, method)(*args, **kwargs)
@@ -143,8 +237,6 @@ class OracleClient:
         path = str(args[0]) if args else str(kwargs.get("path", "/"))
         query = kwargs.get("query_string")
         if query:
-            from urllib.parse import urlencode
-
             path += "?" + (query if isinstance(query, str) else urlencode(query, doseq=True))
         return path
 

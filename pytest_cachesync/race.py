@@ -9,6 +9,7 @@ test client), then lets the fill proceed. The cached value must then be absent o
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -79,8 +80,30 @@ class _Armed:
             if self._wants(key) and (key in self.missed or not self.require_miss):
                 # Fire once; commands the callable sends pass straight through.
                 self.fired_key, self.fired_command = key, parsed.name
-                self.during()
+                run_elsewhere(self.during)
                 return
+
+
+def run_elsewhere(action: Callable[[], object]) -> None:
+    """Run ``action`` to completion in another thread, as a concurrent client would.
+
+    Called on the paused request's own thread, ``action`` would share its context variables:
+    in Flask, a request made from there reuses the paused request's application context (its
+    ``g``: its Session, its logged-in user) instead of getting its own.
+    """
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            action()
+        except BaseException as error:  # re-raised on the paused thread below
+            failure.append(error)
+
+    thread = threading.Thread(target=target, name="cachesync-race")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
 
 
 class RaceInjector:

@@ -11,6 +11,7 @@ from typing import Generic, Literal, TypeVar
 import pytest
 
 from .clock_engines import ENGINE_CHOICES, EngineChoice
+from .oracle import parse_path_patterns
 from .patterns import parse_patterns
 
 T = TypeVar("T")
@@ -37,7 +38,7 @@ class OptionSpec:
 
     name: str
     help: str
-    kind: Literal["str", "bool", "choice", "list", "patterns", "seconds"]
+    kind: Literal["str", "bool", "choice", "list", "patterns", "paths", "seconds"]
     choices: tuple[str, ...] = ()
 
     @property
@@ -140,6 +141,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "seconds",
     ),
     OptionSpec(
+        "oracle_skip",
+        "Glob patterns of request paths whose GETs strict mode passes through without replay, "
+        "e.g. '/admin/redis-dashboard /health/*' (space or comma separated; matched on the path "
+        "without its query string; '*' also matches '/'): ops endpoints that describe Redis "
+        "itself (TTLs, counts, latency) rather than data. Default: none, every GET is checked.",
+        "paths",
+    ),
+    OptionSpec(
         "ttl_bounds",
         "Maximum TTL per cache pattern, e.g. 'users:*=10 parking_lot*=10'; when set, every "
         "test that uses the plugin's Redis fails at teardown if it wrote a cache key with no "
@@ -175,6 +184,7 @@ class Settings:
     cache_patterns: Setting[tuple[str, ...]]
     strict: Setting[bool]
     allowed_staleness: Setting[float]
+    oracle_skip: Setting[tuple[str, ...]]
     ttl_bounds: Setting[str | None]
     report: Setting[str | None]
 
@@ -193,8 +203,8 @@ def add_options(parser: pytest.Parser) -> None:
                 spec.flag, default=None, dest=spec.dest, metavar="TARGETS", help=help_text
             )
             parser.addini(spec.ini, spec.help, type="linelist", default=[])
-        elif spec.kind in ("patterns", "seconds"):
-            metavar = "PATTERNS" if spec.kind == "patterns" else "SECONDS"
+        elif spec.kind in ("patterns", "paths", "seconds"):
+            metavar = {"patterns": "PATTERNS", "paths": "PATHS"}.get(spec.kind, "SECONDS")
             group.addoption(
                 spec.flag, default=None, dest=spec.dest, metavar=metavar, help=help_text
             )
@@ -233,6 +243,13 @@ def _parse_seconds(raw: str, where: str) -> float:
     return value
 
 
+def _parse_paths(raw: str, where: str) -> tuple[str, ...]:
+    try:
+        return parse_path_patterns(raw)
+    except ValueError as error:
+        raise pytest.UsageError(f"{where}: {error}.") from None
+
+
 def _convert(spec: OptionSpec, raw: str, where: str) -> object:
     if spec.kind == "bool":
         return _parse_bool(raw, where)
@@ -240,6 +257,8 @@ def _convert(spec: OptionSpec, raw: str, where: str) -> object:
         return _split_list(raw)
     if spec.kind == "patterns":
         return parse_patterns(raw)
+    if spec.kind == "paths":
+        return _parse_paths(raw, where)
     if spec.kind == "seconds":
         return _parse_seconds(raw.strip(), where)
     return _check_choice(spec, raw.strip(), where)
@@ -288,6 +307,7 @@ _DEFAULTS: dict[str, object] = {
     "cache_patterns": (),
     "strict": False,
     "allowed_staleness": 0.0,
+    "oracle_skip": (),
     "ttl_bounds": None,
     "report": None,
 }

@@ -8,6 +8,7 @@ so the same wrapper serves both.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -81,7 +82,8 @@ class RedisSpy:
         self.scripts: dict[str, object] = {}
         self._interceptors: list[Interceptor] = []
         self._observers: list[Callable[[KeyEffect], None]] = []
-        self._route: redis.Redis | None = None
+        # Per thread: a replay in one thread must not reroute a threaded app's other requests.
+        self._routes = threading.local()
         self._saved: dict[str, object] = {}
         self._raw: Execute = client.execute_command
         self._raw_pipeline: Callable[..., redis.client.Pipeline] = client.pipeline
@@ -137,6 +139,12 @@ class RedisSpy:
         return lambda: self._observers.remove(observer)
 
     @property
+    def _route(self) -> redis.Redis | None:
+        """Where this thread's commands go instead of the observed client (None: nowhere else)."""
+        target: redis.Redis | None = getattr(self._routes, "target", None)
+        return target
+
+    @property
     def routed(self) -> bool:
         return self._route is not None
 
@@ -145,11 +153,11 @@ class RedisSpy:
         """Send every command of the block to `target` instead of the observed client."""
         if self._route is not None:
             raise RuntimeError("commands are already routed elsewhere; bypasses do not nest")
-        self._route = target
+        self._routes.target = target
         try:
             yield
         finally:
-            self._route = None
+            self._routes.target = None
 
     # -- the wrappers -------------------------------------------------------------------------
 

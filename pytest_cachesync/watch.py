@@ -91,7 +91,12 @@ class Watch:
             raise RuntimeError(NO_PATTERNS_HELP.format(what=what))
 
     def oracle(
-        self, client: object, *, allowed_staleness: float, ignore: Sequence[str]
+        self,
+        client: object,
+        *,
+        allowed_staleness: float,
+        ignore: Sequence[str],
+        skip: Sequence[str] = (),
     ) -> OracleClient:
         """A strict oracle around a Flask test client, counted in this test's figures."""
         self.require_patterns("strict mode")
@@ -101,6 +106,7 @@ class Watch:
             self.bypass,
             allowed_staleness=allowed_staleness,
             ignore=ignore,
+            skip=skip,
             strict=True,
             sql=self.sql,
         )

@@ -82,6 +82,8 @@ def cachesync_client(
     replayed with the cache bypassed and compared; a read staler than the allowed staleness
     (``--cachesync-allowed-staleness``, or the marker's ``staleness=``; 0 = read-your-writes)
     fails the test at that GET. Otherwise it is ``app.test_client()`` itself, at no replay cost.
+    GETs of paths matching ``--cachesync-oracle-skip`` (ops endpoints that describe Redis
+    itself) are not replayed; log records a replay creates carry ``cachesync_replay=True``.
     Either way the cache figures of the test go to the report. ``app`` is the pytest-flask
     convention: define an ``app`` fixture returning your Flask application.
     """
@@ -109,7 +111,12 @@ def cachesync_client(
         return client
     allowed = settings.allowed_staleness.value if options.staleness is None else options.staleness
     try:
-        return _cachesync_watch.oracle(client, allowed_staleness=allowed, ignore=options.ignore)
+        return _cachesync_watch.oracle(
+            client,
+            allowed_staleness=allowed,
+            ignore=options.ignore,
+            skip=settings.oracle_skip.value,
+        )
     except RuntimeError as error:
         pytest.fail(str(error), pytrace=False)
 

@@ -61,8 +61,9 @@ def app(
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def client(cachesync_client: FlaskClient) -> FlaskClient:
+    """The plugin's client for ``app``: with ``--cachesync-strict`` every GET is checked fresh."""
+    return cachesync_client
 
 
 @pytest.fixture

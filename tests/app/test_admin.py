@@ -116,6 +116,9 @@ def test_dashboard_json_and_html(kit: AppKit, admin_headers: dict[str, str]) -> 
     lot = kit.lot()
     kit.client.get(f"/parking-lots/{lot}")
     kit.client.get(f"/parking-lots/{lot}")
+    # In strict mode each of those GETs was replayed with the cache bypassed: a cold read (one
+    # more miss) that the app's own counters see too. The dashboard itself is not replayed.
+    replays = len(getattr(kit.client, "checks", ()))
     data = kit.client.get("/admin/redis-dashboard?format=json", headers=admin_headers).get_json()
     assert data["redis"]["status"] == "ok"
     pattern = data["redis"]["patterns"]["parking_lot*"]
@@ -123,7 +126,7 @@ def test_dashboard_json_and_html(kit: AppKit, admin_headers: dict[str, str]) -> 
     assert pattern["keys"][0]["key"] == f"parking_lot:{lot}"
     assert 0 < pattern["keys"][0]["ttl_ms"] <= 5000
     assert data["redis"]["patterns"]["user_session:*"]["count"] == 1
-    assert data["stats"]["patterns"]["parking_lot*"]["hit_ratio"] == 0.5
+    assert data["stats"]["patterns"]["parking_lot*"]["hit_ratio"] == round(1 / (2 + replays), 4)
     assert "memory" in data["redis"]
     page = kit.client.get(
         "/admin/redis-dashboard", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}

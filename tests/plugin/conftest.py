@@ -20,15 +20,19 @@ REAL_REDIS_URL = os.environ.get("CACHESYNC_REDIS_URL") or None
 REAL_DB_URL = os.environ.get("CACHESYNC_DB_URL") or None
 
 
+# Read once at import: inner runs must not inherit them (see _clear_env).
+_OUTER_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_OUTER_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
 def _outer_worker_index() -> int:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    return int(worker.removeprefix("gw")) if worker.startswith("gw") else 0
+    return int(_OUTER_WORKER.removeprefix("gw")) if _OUTER_WORKER.startswith("gw") else 0
 
 
 def inner_redis_url(outer: str) -> str:
-    """Base db of inner runs: right after the outer run's db, two per outer worker."""
+    """Base db of inner runs: past the outer run's dbs (one per outer worker), two per worker."""
     parts = urlsplit(outer)
-    db = redis_db_from_url(outer) + 1 + 2 * _outer_worker_index()
+    db = redis_db_from_url(outer) + _OUTER_WORKERS + 2 * _outer_worker_index()
     return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
 
 
@@ -53,7 +57,8 @@ class Backend:
 
 def _clear_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith("CACHESYNC_"):
+        # An outer xdist worker's identity would make an in-process inner run think it is one.
+        if name.startswith("CACHESYNC_") or name.startswith("PYTEST_XDIST_"):
             monkeypatch.delenv(name)
     # Set after pytester's setup, which clears it. Inner runs re-import their plugins, and
     # hypothesis' alone costs a second per run.

@@ -315,3 +315,172 @@ def test_client_without_any_app_fixture_says_how_to_write_one(
     result.stdout.fnmatch_lines(
         ["*cachesync_client needs an `app` fixture returning your Flask application*"]
     )
+
+
+OPS_ROUTE = """
+import pytest
+
+INVALIDATE = False
+
+
+@pytest.fixture
+def app(app):
+    # The same cached read under an ops path.
+    app.add_url_rule("/ops/lots/<int:lot_id>", "ops_lot", app.view_functions["get_lot"])
+    return app
+"""
+
+
+def test_oracle_skip_passes_matching_paths_through_unreplayed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_ops=OPS_ROUTE
+        + """
+def test_skipped_path(cachesync_client):
+    cachesync_client.get("/ops/lots/1")
+    cachesync_client.put("/lots/1", json={"price": 9})
+    stale = cachesync_client.get("/ops/lots/1?verbose=1")
+    assert stale.get_json()["price"] == 2
+    assert cachesync_client.checks == []
+    assert cachesync_client.skipped == ["/ops/lots/1", "/ops/lots/1?verbose=1"]
+
+
+def test_other_paths_are_still_replayed(cachesync_client):
+    cachesync_client.get("/ops/lots/1")
+    cachesync_client.put("/lots/1", json={"price": 9})
+    cachesync_client.get("/lots/1")
+"""
+    )
+    result = pytester.runpytest(
+        "-p", "no:randomly", "--cachesync-strict", "--cachesync-oracle-skip", "/ops/*,/health/*"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*GET /lots/1: stale for * (allowed: 0 s)",
+            "FAILED *test_other_paths_are_still_replayed - AssertionError*",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*oracle-skip=/ops/* /health/* (cli)*"])
+
+
+def test_oracle_skip_precedence_cli_over_env_over_ini(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeini("[pytest]\ncachesync_cache_patterns = lot:*\ncachesync_oracle_skip = /ops/*\n")
+    pytester.makepyfile(
+        test_ops=OPS_ROUTE
+        + """
+def test_stale_ops_read(cachesync_client):
+    cachesync_client.get("/ops/lots/1")
+    cachesync_client.put("/lots/1", json={"price": 9})
+    cachesync_client.get("/ops/lots/1")
+"""
+    )
+    from_ini = pytester.runpytest("--cachesync-strict")
+    from_ini.assert_outcomes(passed=1)
+    from_ini.stdout.fnmatch_lines(["*oracle-skip=/ops/* (ini)*"])
+
+    monkeypatch.setenv("CACHESYNC_ORACLE_SKIP", "/health/*")
+    from_env = pytester.runpytest("--cachesync-strict")
+    from_env.assert_outcomes(failed=1)
+    from_env.stdout.fnmatch_lines(["*oracle-skip=/health/* (env)*", "*GET /ops/lots/1: stale*"])
+
+    from_cli = pytester.runpytest("--cachesync-strict", "--cachesync-oracle-skip", "/ops/lots/*")
+    from_cli.assert_outcomes(passed=1)
+    from_cli.stdout.fnmatch_lines(["*oracle-skip=/ops/lots/* (cli)*"])
+
+    # An empty value on the command line clears the patterns of the lower sources.
+    cleared = pytester.runpytest("--cachesync-strict", "--cachesync-oracle-skip=")
+    cleared.assert_outcomes(failed=1)
+    cleared.stdout.fnmatch_lines(["*oracle-skip=none (cli)*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            ["--cachesync-oracle-skip", "admin/*"],
+            None,
+            "*option --cachesync-oracle-skip: request path patterns start with '/'"
+            " (e.g. /admin/*), got 'admin/*'.",
+        ),
+        (
+            [],
+            "/health/* http://localhost/admin/*",
+            "*environment variable CACHESYNC_ORACLE_SKIP: request path patterns start with '/'"
+            "*got 'http://localhost/admin/*'.",
+        ),
+        (
+            ["-o", "cachesync_oracle_skip=*/dashboard"],
+            None,
+            "*ini option cachesync_oracle_skip: request path patterns start with '/'*",
+        ),
+    ],
+)
+def test_bad_oracle_skip_is_a_usage_error(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: str | None,
+    message: str,
+) -> None:
+    if env is not None:
+        monkeypatch.setenv("CACHESYNC_ORACLE_SKIP", env)
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_replay_log_records_are_marked(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_logs="""
+        import logging
+
+        from pytest_cachesync.oracle import REPLAY_LOG_ATTRIBUTE
+
+
+        def test_replay_lines_are_told_apart(app, cachesync_client, caplog):
+            log = logging.getLogger("toyapp.requests")
+            app.before_request(lambda: log.warning("GET seen"))
+            cachesync_client.get("/lots/1")
+            marked = [getattr(r, REPLAY_LOG_ATTRIBUTE, False) for r in caplog.records]
+            assert marked == [False, True]
+            logging.getLogger("toyapp.requests").warning("after the replay")
+            assert not hasattr(caplog.records[-1], REPLAY_LOG_ATTRIBUTE)
+        """
+    )
+    result = pytester.runpytest("--cachesync-strict")
+    result.assert_outcomes(passed=1)
+
+
+def test_the_replay_starts_from_the_state_the_request_saw(pytester: pytest.Pytester) -> None:
+    # A counter the request moves (a rate limit reaching its limit) must not make the replay
+    # answer differently: both runs start from the same state.
+    pytester.makepyfile(
+        test_counter="""
+        import flask
+        import pytest
+
+
+        @pytest.fixture
+        def app(app, cachesync):
+            @app.before_request
+            def limit():
+                used = cachesync.redis.incr(cachesync.key("hits"))
+                if used > 2:
+                    return flask.jsonify(error="rate limit exceeded"), 429
+                return None
+
+            return app
+
+
+        def test_at_the_limit(cachesync_client):
+            assert cachesync_client.get("/lots/1").status_code == 200
+            assert cachesync_client.get("/lots/1").status_code == 200
+            assert cachesync_client.get("/lots/1").status_code == 429
+            assert len(cachesync_client.checks) == 3
+        """
+    )
+    result = pytester.runpytest("--cachesync-strict")
+    result.assert_outcomes(passed=1)

@@ -88,3 +88,31 @@ def test_bypass_under_a_key_prefix_with_decoded_responses() -> None:
     assert seen == (None, [("a", 1.5), ("b", 2.0)], ["x", "y"], {"1"})
     assert sorted(bypass.copied) == ["gw1:active_users", "gw1:daily_log", "gw1:rate_limit:w"]
     assert (spy.effects[-1].key, spy.effects[-1].effect) == ("lot:1", "miss")
+
+
+def test_a_bypass_reroutes_only_its_own_thread(redis_client: redis.Redis, spy: RedisSpy) -> None:
+    # A threaded app keeps serving other requests while one GET is replayed: their commands
+    # (invalidations included) must still reach the real server.
+    import threading
+
+    import fakeredis
+
+    scratch = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    inside, written = threading.Event(), threading.Event()
+
+    def other_request() -> None:
+        inside.wait(timeout=5)
+        redis_client.set("parking_lot:1", "from another thread")
+        written.set()
+
+    worker = threading.Thread(target=other_request)
+    worker.start()
+    with spy.routed_to(scratch):
+        redis_client.set("parking_lot:2", "replayed")
+        inside.set()
+        assert written.wait(timeout=5)
+    worker.join(timeout=5)
+    assert spy.routed is False
+    assert redis_client.get("parking_lot:1") == b"from another thread"
+    assert scratch.get("parking_lot:1") is None
+    assert (redis_client.get("parking_lot:2"), scratch.get("parking_lot:2")) == (None, b"replayed")
