@@ -104,13 +104,13 @@ class ServerDatabase:
     def __init__(self, url: URL) -> None:
         self.url = url
         self.name = str(url.database)
-        self._admin_url = url.set(database=MAINTENANCE_DB)
+        self.admin_url = url.set(database=MAINTENANCE_DB)
 
     def describe(self) -> str:
         return f"{self.url.get_backend_name()} {mask_db_url(self.url)}"
 
     def _admin(self) -> sa.Engine:
-        return sa.create_engine(self._admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        return sa.create_engine(self.admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
 
     def _exists(self) -> bool:
         engine = self._admin()
@@ -123,7 +123,7 @@ class ServerDatabase:
                 return found is not None
         except OperationalError as exc:
             raise unreachable(
-                "the database server", mask_db_url(self._admin_url), exc.orig or exc
+                "the database server", mask_db_url(self.admin_url), exc.orig or exc
             ) from None
         finally:
             engine.dispose()

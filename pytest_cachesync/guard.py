@@ -148,3 +148,21 @@ def unreachable(what: str, where: str, error: BaseException) -> pytest.UsageErro
         f"--cachesync-{'redis' if what == 'Redis' else 'db'}-url at a running one "
         "(unset it to use the embedded default)."
     )
+
+
+def busy_redis_refusal(where: str, holder: str, url: str) -> pytest.UsageError:
+    return refusal(
+        f"cachesync refused {where}: another pytest session is using it right now ({holder}), "
+        "and each session empties that keyspace between its tests. Wait for that session to "
+        "finish, or give this one a keyspace of its own: another database number in "
+        f"--cachesync-redis-url (now {url}). Nothing was touched."
+    )
+
+
+def busy_database_refusal(name: str, url: str, holder: str) -> pytest.UsageError:
+    return refusal(
+        f"cachesync refused the test database {name!r} ({url}): another pytest session is "
+        f"using it right now ({holder}), and a session drops and recreates its test database. "
+        "Wait for that session to finish, or point --cachesync-db-url at another database "
+        "name X (the plugin uses test_X). Nothing was touched."
+    )

@@ -45,7 +45,7 @@ def worker_prefix(worker: Worker) -> str:
     return f"cachesync:{worker.name}:"
 
 
-def _pool_for_db(url: str, db: int) -> redis.ConnectionPool:
+def pool_for_db(url: str, db: int) -> redis.ConnectionPool:
     template = redis.ConnectionPool.from_url(url)
     kwargs = dict(template.connection_kwargs)
     kwargs["db"] = db
@@ -54,7 +54,7 @@ def _pool_for_db(url: str, db: int) -> redis.ConnectionPool:
 
 def server_database_count(url: str) -> int:
     """Databases the server offers (CONFIG GET databases, else the highest SELECT that works)."""
-    client = redis.Redis(connection_pool=_pool_for_db(url, redis_db_from_url(url)))
+    client = redis.Redis(connection_pool=pool_for_db(url, redis_db_from_url(url)))
     try:
         try:
             client.ping()
@@ -121,7 +121,7 @@ class RedisKeyspace:
 
     @classmethod
     def on_server(cls, url: str, plan: KeyspacePlan) -> RedisKeyspace:
-        client = redis.Redis(connection_pool=_pool_for_db(url, plan.db))
+        client = redis.Redis(connection_pool=pool_for_db(url, plan.db))
         where = f"Redis database {plan.db} at {mask_redis_url(url)}"
         if plan.mode == "prefix":
             where += f" (keys under {plan.prefix!r})"

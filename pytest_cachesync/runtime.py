@@ -1,7 +1,8 @@
 """Session-wide state of the plugin, kept on ``config.stash``.
 
 ``preflight`` runs at session start (in an xdist controller: for every worker, before any
-worker starts), so a refused or unreachable store is one error before any test runs.
+worker starts), so a refused, busy or unreachable store is one error before any test runs.
+The claims it takes against concurrent sessions are held until pytest unconfigures.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy.engine import URL
 from .databases import plan_database
 from .guard import check_db_url, check_redis_url, parse_db_url
 from .redis_keyspace import KeyspacePlan, RedisKeyspace, plan_keyspace, server_database_count
+from .session_lock import SessionLocks, hold_stores
 from .settings import Settings
 from .workers import Worker, current_worker, planned_workers
 
@@ -59,25 +61,35 @@ def configure(config: pytest.Config, settings: Settings) -> Runtime:
 
 
 def preflight(config: pytest.Config, runtime: Runtime) -> None:
-    """Reach the servers, refuse foreign keyspaces and databases, claim the keyspaces."""
+    """Claim the stores, reach the servers, refuse foreign keyspaces and databases."""
     settings = runtime.settings
     redis_url = settings.redis_url.value
     workers = planned_workers(config)
     if redis_url is not None:
         runtime.redis_databases = server_database_count(redis_url)
     for worker in workers:
-        plan = plan_keyspace(
+        runtime.redis_plans[worker.name] = plan_keyspace(
             redis_url, settings.redis_isolation.value, worker, runtime.redis_databases
         )
-        runtime.redis_plans[worker.name] = plan
+    databases = (
+        [plan_database(runtime.db_url, worker, None) for worker in workers]
+        if runtime.db_url is not None
+        else []
+    )
+    if not runtime.worker.is_xdist:
+        # An xdist worker runs under the claims its controller took for every worker.
+        locks = SessionLocks()
+        config.add_cleanup(locks.release)
+        hold_stores(locks, redis_url, list(runtime.redis_plans.values()), databases)
+    for index, worker in enumerate(workers):
         if redis_url is not None:
-            keyspace = RedisKeyspace.on_server(redis_url, plan)
+            keyspace = RedisKeyspace.on_server(redis_url, runtime.redis_plans[worker.name])
             try:
                 keyspace.claim(allow_foreign=settings.allow_foreign_redis.value)
             finally:
                 keyspace.close()
-        if runtime.db_url is not None:
-            plan_database(runtime.db_url, worker, None).preflight()
+        if databases:
+            databases[index].preflight()
     if runtime.worker.name not in runtime.redis_plans:
         runtime.redis_plans[runtime.worker.name] = plan_keyspace(
             redis_url, settings.redis_isolation.value, runtime.worker, runtime.redis_databases
