@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -11,8 +9,8 @@ import pytest
 import redis
 import sqlalchemy as sa
 from appkit import AppKit, is_fake
-from freezegun import freeze_time
 
+from pytest_cachesync.clock import CacheClock
 from pytest_cachesync.oracle import REPLAY_LOG_ATTRIBUTE
 from sample_app import create_app, queries
 from sample_app.cache import get_cache, invalidate
@@ -68,23 +66,21 @@ def test_every_key_the_app_writes_has_a_ttl(kit: AppKit, admin_headers: dict[str
     assert all(kit.redis.pttl(key) > 0 for key in keys), {k: kit.redis.pttl(k) for k in keys}
 
 
-@pytest.mark.skipif(
-    "CACHESYNC_REDIS_URL" in os.environ, reason="a real server's TTLs do not follow freezegun"
-)
 # A change behind the app's back is stale by design until the cache entry's TTL (5 s in testing)
 # ends: that is the staleness budget of this test's reads.
 @pytest.mark.cachesync(staleness=5)
-def test_value_changed_behind_the_app_is_served_until_the_ttl_ends(kit: AppKit) -> None:
+def test_value_changed_behind_the_app_is_served_until_the_ttl_ends(
+    cachesync_clock: CacheClock, kit: AppKit
+) -> None:
     lot = kit.lot()
-    with freeze_time(dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)) as frozen:
-        kit.client.get(f"/parking-lots/{lot}")
-        with kit.app.app_context():
-            get_session().execute(sa.update(ParkingLot).values(name="Renamed"))
-            get_session().commit()
-        frozen.tick(dt.timedelta(seconds=4.9))
-        assert kit.client.get(f"/parking-lots/{lot}").get_json()["name"] == "Central"
-        frozen.tick(dt.timedelta(seconds=0.2))
-        assert kit.client.get(f"/parking-lots/{lot}").get_json()["name"] == "Renamed"
+    kit.client.get(f"/parking-lots/{lot}")
+    with kit.app.app_context():
+        get_session().execute(sa.update(ParkingLot).values(name="Renamed"))
+        get_session().commit()
+    cachesync_clock.advance(4.9)
+    assert kit.client.get(f"/parking-lots/{lot}").get_json()["name"] == "Central"
+    cachesync_clock.advance(0.1)
+    assert kit.client.get(f"/parking-lots/{lot}").get_json()["name"] == "Renamed"
 
 
 def test_invalidation_happens_at_commit_not_before(kit: AppKit) -> None:
