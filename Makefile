@@ -51,8 +51,13 @@ $(BENCH_STAMP): pyproject.toml
 	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[dev]' pytest-redis pytest-postgresql
 	touch $(BENCH_STAMP)
 
+# Real-server rows of bench.isolation use their own db number and database name.
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/15
+BENCH_DB_URL    ?= postgresql+psycopg://postgres@127.0.0.1:5432/bench_isolation
+
 bench: $(BENCH_STAMP)
-	$(BENCH_VENV)/bin/python -m bench
+	CACHESYNC_REDIS_URL=$(BENCH_REDIS_URL) CACHESYNC_DB_URL=$(BENCH_DB_URL) \
+		$(BENCH_VENV)/bin/python -m bench
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -80,7 +80,9 @@ def run_suite(
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as record_file:
         record_path = Path(record_file.name)
     pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    child_env = {**os.environ, **(env or {}), "BENCH_RECORD": str(record_path)}
+    # A suite's stores come from its own arguments, never from the caller's CACHESYNC_* settings.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("CACHESYNC_")}
+    child_env = {**inherited, **(env or {}), "BENCH_RECORD": str(record_path)}
     child_env["PYTHONPATH"] = pythonpath  # for -p bench._recorder
     command = [str(bench_python()), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     command += ["-p", "bench._recorder", *args, str(target)]
