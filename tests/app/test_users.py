@@ -1,6 +1,13 @@
 from __future__ import annotations
 
+import threading
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
 from appkit import AppKit
+
+from pytest_cachesync.facade import CacheSync
 
 
 def test_admin_lists_users(kit: AppKit, admin_headers: dict[str, str]) -> None:
@@ -104,3 +111,40 @@ def test_admin_delete_releases_spots_and_invalidates(
 def test_admin_cannot_delete_self(kit: AppKit, admin_headers: dict[str, str]) -> None:
     root = kit.client.get("/users", headers=admin_headers).get_json()[0]["id"]
     assert kit.client.delete(f"/users/{root}", headers=admin_headers).status_code == 409
+
+
+# The update commits on its own connection while the read is in progress.
+@pytest.mark.cachesync(db_reset="truncate")
+def test_a_read_never_caches_the_user_it_loaded_before_an_update(
+    kit: AppKit, cachesync: CacheSync, admin_headers: dict[str, str]
+) -> None:
+    alice = kit.user("alice")
+    headers = kit.headers("alice")
+    updated: list[Any] = []
+
+    def update_once_alice_is_authenticated(
+        _conn: Any, _cursor: Any, statement: str, *_rest: Any
+    ) -> None:
+        # The first users query of alice's GET is her authentication; then an admin, as another
+        # client would, changes her phone and invalidates user:<id> before her cache miss.
+        if not updated and "FROM users" in statement:
+            updated.append(None)
+            thread = threading.Thread(target=update)
+            thread.start()
+            thread.join(timeout=30)
+
+    def update() -> None:
+        updated[0] = kit.app.test_client().patch(
+            f"/users/{alice}", json={"phone": "555-0100"}, headers=admin_headers
+        )
+
+    sa.event.listen(cachesync.engine, "after_cursor_execute", update_once_alice_is_authenticated)
+    try:
+        served = kit.client.get(f"/users/{alice}", headers=headers).get_json()
+    finally:
+        sa.event.remove(
+            cachesync.engine, "after_cursor_execute", update_once_alice_is_authenticated
+        )
+    assert updated[0].status_code == 200, updated[0].get_json()
+    assert served["phone"] == "555-0100"
+    assert kit.cached(f"user:{alice}") in (None, served)
