@@ -9,7 +9,7 @@ import redis
 
 from .clock import CacheClock, ClockSettings
 from .redis_keyspace import RedisKeyspace
-from .runtime import Runtime
+from .runtime import RUNTIME_KEY
 
 CLOCK_MARKER = "cachesync_clock"
 CLOCK_KEY = pytest.StashKey[CacheClock]()
@@ -31,7 +31,6 @@ def cachesync_clock(
     request: pytest.FixtureRequest,
     cachesync_redis: redis.Redis,
     _cachesync_keyspace: RedisKeyspace,
-    _cachesync_runtime: Runtime,
 ) -> Iterator[CacheClock]:
     """A frozen clock that moves Python's time and the TTLs of the test's Redis keys together.
 
@@ -43,7 +42,7 @@ def cachesync_clock(
     real time at teardown. ``cachesync.clock`` is the same object.
     """
     wanted = clock_settings(request.node)
-    engine = wanted.engine or _cachesync_runtime.settings.clock_engine.value
+    engine = wanted.engine or request.config.stash[RUNTIME_KEY].settings.clock_engine.value
     clock = CacheClock(
         cachesync_redis,
         prefix=_cachesync_keyspace.key_prefix,

@@ -18,7 +18,7 @@ from .redis_keyspace import RedisKeyspace
 from .rollback import RollbackScope
 from .runtime import RUNTIME_KEY, Runtime
 from .settings import DbReset
-from .targets import load_metadata, resolve_owner
+from .targets import load_metadata
 from .truncate import Truncator, WriteTracker
 from .watch_fixtures import ttl_policy
 
@@ -31,6 +31,7 @@ class SqlStore:
     engine: sa.Engine
     tracker: WriteTracker
     truncator: Truncator
+    default_strategy: DbReset
 
 
 @dataclass
@@ -41,6 +42,7 @@ class TestSql:
 
     session: Session
     bind: sa.Engine | sa.Connection
+    engine: sa.Engine
     strategy: DbReset
     reset: Callable[[], None]
 
@@ -50,9 +52,14 @@ def _cachesync_runtime(pytestconfig: pytest.Config) -> Runtime:
     return pytestconfig.stash[RUNTIME_KEY]
 
 
+# The per-test fixtures below depend on as few fixtures as they can: pytest's cost per test
+# grows with every fixture in a test's closure, session-scoped ones included. The runtime is
+# read from ``config.stash`` for that reason.
+
+
 @pytest.fixture(scope="session")
-def _cachesync_keyspace(_cachesync_runtime: Runtime) -> Iterator[RedisKeyspace]:
-    runtime = _cachesync_runtime
+def _cachesync_keyspace(request: pytest.FixtureRequest) -> Iterator[RedisKeyspace]:
+    runtime = request.config.stash[RUNTIME_KEY]
     url = runtime.settings.redis_url.value
     plan = runtime.redis_plan
     keyspace = RedisKeyspace.embedded(plan) if url is None else RedisKeyspace.on_server(url, plan)
@@ -96,12 +103,11 @@ def cachesync_metadata(_cachesync_runtime: Runtime) -> sa.MetaData:
 
 
 @pytest.fixture(scope="session")
-def _cachesync_sql(
-    _cachesync_runtime: Runtime,
-    cachesync_metadata: sa.MetaData,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[SqlStore]:
-    runtime = _cachesync_runtime
+def _cachesync_sql(request: pytest.FixtureRequest) -> Iterator[SqlStore]:
+    runtime = request.config.stash[RUNTIME_KEY]
+    # Looked up here, once, rather than declared: see the note above _cachesync_keyspace.
+    cachesync_metadata: sa.MetaData = request.getfixturevalue("cachesync_metadata")
+    tmp_path_factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
     reuse = runtime.settings.reuse_db.value
     database = plan_database(runtime.db_url, runtime.worker, tmp_path_factory.getbasetemp())
     reused = database.create(reuse=reuse)
@@ -113,7 +119,13 @@ def _cachesync_sql(
         if reused:
             # Rows a previous session left behind are deleted before the first test.
             tracker.mark_all()
-        yield SqlStore(database, engine, tracker, Truncator(engine, cachesync_metadata, tracker))
+        yield SqlStore(
+            database,
+            engine,
+            tracker,
+            Truncator(engine, cachesync_metadata, tracker),
+            runtime.settings.db_reset.value,
+        )
     finally:
         tracker.uninstall()
         engine.dispose()
@@ -134,11 +146,11 @@ def cachesync_engine(_cachesync_sql: SqlStore) -> sa.Engine:
 
 @pytest.fixture
 def _cachesync_test_sql(
-    request: pytest.FixtureRequest, _cachesync_runtime: Runtime, _cachesync_sql: SqlStore
+    request: pytest.FixtureRequest, _cachesync_sql: SqlStore
 ) -> Iterator[TestSql]:
     options = marker_options(request.node)
     store = _cachesync_sql
-    strategy = options.db_reset or _cachesync_runtime.settings.db_reset.value
+    strategy = options.db_reset or store.default_strategy
     if options.reset:
         # Rows committed outside a rolled-back transaction (truncate mode, or an app engine
         # that bypassed the test's connection) are deleted before the test, never after.
@@ -152,7 +164,7 @@ def _cachesync_test_sql(
             store.truncator.reset()
 
         try:
-            yield TestSql(scope.session, scope.connection, strategy, reset_rollback)
+            yield TestSql(scope.session, scope.connection, store.engine, strategy, reset_rollback)
         finally:
             store.tracker.ignored_connection = None
             scope.close()
@@ -164,7 +176,7 @@ def _cachesync_test_sql(
         store.truncator.reset(restart_all_sequences=True)
 
     try:
-        yield TestSql(session, store.engine, strategy, reset_truncate)
+        yield TestSql(session, store.engine, store.engine, strategy, reset_truncate)
     finally:
         session.close()
 
@@ -185,11 +197,9 @@ def cachesync_db(_cachesync_test_sql: TestSql) -> Session:
 @pytest.fixture
 def cachesync(
     request: pytest.FixtureRequest,
-    _cachesync_runtime: Runtime,
     cachesync_redis: redis.Redis,
     _cachesync_keyspace: RedisKeyspace,
     _cachesync_test_sql: TestSql,
-    cachesync_engine: sa.Engine,
 ) -> CacheSync:
     """Everything a test of a caching app needs, in one object.
 
@@ -202,10 +212,11 @@ def cachesync(
     ``assert_invalidated(*keys)`` and ``check_ttl_policy()``.
     """
     node = request.node
+    runtime = request.config.stash[RUNTIME_KEY]
     return CacheSync(
         redis=cachesync_redis,
         db=_cachesync_test_sql.session,
-        engine=cachesync_engine,
+        engine=_cachesync_test_sql.engine,
         bind=_cachesync_test_sql.bind,
         key_prefix=_cachesync_keyspace.key_prefix,
         db_reset=_cachesync_test_sql.strategy,
@@ -213,21 +224,5 @@ def cachesync(
         reset_db=_cachesync_test_sql.reset,
         list_keys=_cachesync_keyspace.keys,
         fixture=request.getfixturevalue,
-        ttl_policy=lambda: ttl_policy(node, _cachesync_runtime),
+        ttl_policy=lambda: ttl_policy(node, runtime),
     )
-
-
-@pytest.fixture(autouse=True)
-def _cachesync_redis_targets(
-    request: pytest.FixtureRequest, _cachesync_runtime: Runtime
-) -> Iterator[None]:
-    targets = _cachesync_runtime.settings.redis_targets.value
-    if not targets:
-        yield
-        return
-    client = request.getfixturevalue("cachesync_redis")
-    with pytest.MonkeyPatch.context() as patcher:
-        for target in targets:
-            owner, name = resolve_owner(target, "cachesync_redis_targets")
-            patcher.setattr(owner, name, client)
-        yield

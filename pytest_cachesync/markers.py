@@ -81,8 +81,24 @@ def _ignore(node: pytest.Item, value: object) -> tuple[str, ...]:
     return tuple(entries)
 
 
+_OPTIONS_KEY = pytest.StashKey[tuple["pytest.Mark | None", MarkerOptions]]()
+
+
 def marker_options(node: pytest.Item) -> MarkerOptions:
+    """The test's validated marker options, parsed once per marker (several fixtures ask).
+
+    Keyed on the marker itself: ``request.applymarker`` during the test replaces it.
+    """
     marker = node.get_closest_marker(MARKER_NAME)
+    cached = node.stash.get(_OPTIONS_KEY, None)
+    if cached is not None and cached[0] is marker:
+        return cached[1]
+    options = _parse(node, marker)
+    node.stash[_OPTIONS_KEY] = (marker, options)
+    return options
+
+
+def _parse(node: pytest.Item, marker: pytest.Mark | None) -> MarkerOptions:
     if marker is None:
         return MarkerOptions()
     if marker.args:

@@ -22,11 +22,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.addinivalue_line("markers", CLOCK_MARKER_LINE)
-    configure(config, resolve(config))
+    runtime = configure(config, resolve(config))
     config.stash[FIGURES_KEY] = SessionFigures()
     config.pluginmanager.register(fixtures, "cachesync-fixtures")
     config.pluginmanager.register(clock_fixture, "cachesync-clock-fixture")
     config.pluginmanager.register(watch_fixtures, "cachesync-watch-fixtures")
+    if runtime.settings.redis_targets.value:
+        # Autouse: registered only when set, so other sessions pay nothing per test.
+        from . import redis_targets
+
+        config.pluginmanager.register(redis_targets, "cachesync-redis-targets")
 
 
 @pytest.hookimpl(tryfirst=True)

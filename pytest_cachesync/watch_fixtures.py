@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from .clock_fixture import CLOCK_KEY
 from .markers import marker_options
 from .redis_keyspace import RedisKeyspace
-from .runtime import Runtime
+from .runtime import RUNTIME_KEY, Runtime
 from .session_figures import FIGURES_KEY
 from .spy import RedisSpy
 from .staleness import TtlPolicy
@@ -28,19 +28,23 @@ def ttl_policy(node: pytest.Item, runtime: Runtime) -> TtlPolicy | None:
     return TtlPolicy.parse(configured) if configured else None
 
 
+WATCH_FIXTURE = "_cachesync_watch"
+
+
 @pytest.fixture
 def _cachesync_watch(
     request: pytest.FixtureRequest,
     cachesync_redis: redis.Redis,
     _cachesync_keyspace: RedisKeyspace,
     cachesync_engine: sa.Engine,
-    _cachesync_runtime: Runtime,
 ) -> Iterator[Watch]:
+    # The runtime from the stash, not a fixture: each fixture in a test's closure costs time.
+    runtime = request.config.stash[RUNTIME_KEY]
     item = request.node
     watch = Watch.install(
         cachesync_redis,
         cachesync_engine,
-        _cachesync_runtime.settings.cache_patterns.value,
+        runtime.settings.cache_patterns.value,
         prefix=_cachesync_keyspace.key_prefix,
         now=clock_time(lambda: item.stash.get(CLOCK_KEY, None)),
     )
@@ -52,7 +56,7 @@ def _cachesync_watch(
         finally:
             watch.uninstall()
         request.config.stash[FIGURES_KEY].add(figures)
-    policy = ttl_policy(item, _cachesync_runtime)
+    policy = ttl_policy(item, runtime)
     if policy is not None:
         watch.check_ttl_policy(policy)
 
@@ -73,9 +77,7 @@ def cachesync_spy(_cachesync_watch: Watch) -> RedisSpy:
 
 
 @pytest.fixture
-def cachesync_client(
-    request: pytest.FixtureRequest, _cachesync_watch: Watch, _cachesync_runtime: Runtime
-) -> Any:
+def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) -> Any:
     """A Flask test client for your ``app`` fixture; in strict mode it checks every GET.
 
     With ``--cachesync-strict`` (or ``@pytest.mark.cachesync(strict=True)``) every GET is
@@ -105,7 +107,7 @@ def cachesync_client(
         )
     client = test_client()
     options = marker_options(request.node)
-    settings = _cachesync_runtime.settings
+    settings = request.config.stash[RUNTIME_KEY].settings
     strict = settings.strict.value if options.strict is None else options.strict
     if not strict:
         return client
@@ -121,11 +123,27 @@ def cachesync_client(
         pytest.fail(str(error), pytrace=False)
 
 
-@pytest.fixture(autouse=True)
-def _cachesync_ttl_bounds(request: pytest.FixtureRequest, _cachesync_runtime: Runtime) -> None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
     # TTL bounds are checked for every test that uses the plugin's Redis, which needs the spy
-    # from the test's start; tests that do not use it pay one lookup.
-    if "cachesync_redis" not in request.fixturenames:
+    # from the test's start: its watch is set up first among the test's own fixtures. A hook,
+    # not an autouse fixture, so that tests without bounds pay no fixture.
+    names: list[str] | None = getattr(item, "fixturenames", None)
+    if names is None or "cachesync_redis" not in names or WATCH_FIXTURE in names:
         return
-    if ttl_policy(request.node, _cachesync_runtime) is not None:
-        request.getfixturevalue("_cachesync_watch")
+    if ttl_policy(item, item.config.stash[RUNTIME_KEY]) is None:
+        return
+    # A new list: parametrized tests share the one pytest built.
+    index = _first_function_scoped(item, names)
+    item.fixturenames = [*names[:index], WATCH_FIXTURE, *names[index:]]  # type: ignore[attr-defined]
+
+
+def _first_function_scoped(item: pytest.Item, names: list[str]) -> int:
+    """Where autouse fixtures of function scope would stand: after the wider-scoped ones."""
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = getattr(info, "name2fixturedefs", None) or {}
+    for index, name in enumerate(names):
+        fixturedefs = definitions.get(name)
+        if fixturedefs and fixturedefs[-1].scope == "function":
+            return index
+    return len(names)
