@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import time_machine
+from appkit import PASSWORD, AppKit
 from flask import Flask
 from itsdangerous import URLSafeSerializer
 from werkzeug.security import check_password_hash
@@ -24,7 +25,6 @@ from sample_app.db import get_session
 from sample_app.models import ParkingLot, User
 
 from .figures import Figures
-from .kit import PASSWORD, RelKit
 
 ANYONE = "anyone"
 LOGGED_IN = "logged in"
@@ -123,7 +123,7 @@ def _forged_admin_token(world: World) -> str:
     return token
 
 
-def build_world(kit: RelKit) -> World:
+def build_world(kit: AppKit) -> World:
     owner_id = kit.user("owner")
     kit.user("other")
     admin_id = kit.admin("root")
@@ -147,7 +147,7 @@ def build_world(kit: RelKit) -> World:
     return world
 
 
-def call(kit: RelKit, world: World, endpoint: Endpoint, caller: str) -> Any:
+def call(kit: AppKit, world: World, endpoint: Endpoint, caller: str) -> Any:
     headers = world.headers[caller] | {"Accept": endpoint.accept}
     body = endpoint.body(world, caller)
     path = endpoint.path(world)
@@ -160,7 +160,7 @@ def call(kit: RelKit, world: World, endpoint: Endpoint, caller: str) -> Any:
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=_ids)
 def test_no_caller_outside_the_rule_succeeds(
-    kit: RelKit, endpoint: Endpoint, figures: Figures
+    kit: AppKit, endpoint: Endpoint, figures: Figures
 ) -> None:
     world = build_world(kit)
     allowed = ALLOWED[endpoint.rule]
@@ -192,7 +192,7 @@ def test_no_caller_outside_the_rule_succeeds(
     assert all(status < 500 for status in outcomes.values()), outcomes
 
 
-def test_dashboard_page_is_public_but_data_free(kit: RelKit) -> None:
+def test_dashboard_page_is_public_but_data_free(kit: AppKit) -> None:
     world = build_world(kit)
     kit.client.get(f"/parking-lots/{world.lot_id}")
     page = kit.client.get("/admin/redis-dashboard", headers={"Accept": "text/html"})
@@ -213,7 +213,7 @@ def production_app(
 def test_reset_and_debug_are_refused_in_production(
     production_app: Flask, redis_client: Any, figures: Figures
 ) -> None:
-    kit = RelKit(production_app, production_app.test_client(), redis_client)
+    kit = AppKit(production_app, production_app.test_client(), redis_client)
     kit.user("owner")
     kit.admin("root")
     kit.lot("Central")
@@ -238,7 +238,7 @@ def test_reset_and_debug_are_refused_in_production(
     assert rows == {"users": 2, "lots": 1}
 
 
-def test_registered_password_is_stored_hashed(kit: RelKit) -> None:
+def test_registered_password_is_stored_hashed(kit: AppKit) -> None:
     response = kit.client.post(
         "/auth/register",
         json={"username": "carol", "email": "carol@example.com", "password": "carol-pass"},
@@ -253,7 +253,7 @@ def test_registered_password_is_stored_hashed(kit: RelKit) -> None:
     assert check_password_hash(stored, "carol-pass")
 
 
-def test_reservation_rows_keep_no_reference_to_passwords(kit: RelKit) -> None:
+def test_reservation_rows_keep_no_reference_to_passwords(kit: AppKit) -> None:
     world = build_world(kit)
     listed = kit.client.get("/reservations", headers=world.headers["admin"])
     users = kit.client.get("/users", headers=world.headers["admin"])

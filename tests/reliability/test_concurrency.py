@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 import sqlalchemy as sa
+from appkit import AppKit
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,7 +27,6 @@ from sample_app.db import get_session
 from sample_app.models import SPOT_AVAILABLE, SPOT_OCCUPIED, ParkingSpot, Reservation
 
 from .figures import Figures
-from .kit import RelKit
 
 pytestmark = pytest.mark.cachesync(db_reset="truncate")
 
@@ -142,7 +142,7 @@ def booking_invariants(app: Flask) -> dict[str, int]:
 
 
 def test_concurrent_traffic_leaves_no_stale_key_and_no_double_booking(
-    app: Flask, kit: RelKit, redis_client: redis.Redis, db_bind: sa.Engine, figures: Figures
+    app: Flask, kit: AppKit, redis_client: redis.Redis, db_bind: sa.Engine, figures: Figures
 ) -> None:
     kit.admin("root")
     users = [kit.user(f"driver{n}") for n in range(USERS)]
@@ -205,7 +205,7 @@ def test_concurrent_traffic_leaves_no_stale_key_and_no_double_booking(
 
 
 def test_hundred_concurrent_misses_cost_one_database_load(
-    kit: RelKit, redis_client: redis.Redis, db_bind: sa.Engine, figures: Figures
+    kit: AppKit, redis_client: redis.Redis, db_bind: sa.Engine, figures: Figures
 ) -> None:
     lot = kit.lot()
     # A waiter gives up after CACHE_LEASE_WAIT_MS; a generous wait keeps a slow CI machine

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from appkit import AppKit
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -23,7 +24,6 @@ from sample_app import create_app
 from sample_app.cache import get_cache
 
 from .figures import ARTIFACTS, Figures
-from .kit import RelKit
 from .redis_server import redis_server_binary, throwaway_redis
 
 pytestmark = pytest.mark.cachesync(db_reset="truncate")
@@ -108,7 +108,7 @@ def test_dashboard_renders_and_updates_in_chromium(
     from selenium.webdriver.support.ui import WebDriverWait
 
     app, base = served
-    kit = RelKit(app, app.test_client(), get_cache(app).client)
+    kit = AppKit(app, app.test_client(), get_cache(app).client)
     kit.admin("root")
     lots = [kit.lot(name, spots=3) for name in ("Central", "Harbour")]
     token = kit.token("root")

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from appkit import AppKit
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,7 +23,6 @@ from hypothesis import strategies as st
 from pytest_cachesync.facade import CacheSync
 
 from .figures import Figures
-from .kit import RelKit
 
 EXAMPLES_PER_ROUTE = 18
 _PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
@@ -60,7 +60,7 @@ class Seed:
     tokens: dict[str, str]
 
 
-def seed(kit: RelKit) -> Seed:
+def seed(kit: AppKit) -> Seed:
     kit.admin("root")
     user_id = kit.user("alice")
     lot_id = kit.lot("Central", spots=2)
@@ -140,7 +140,7 @@ def _path(route: Route, segments: list[str], seeded: Seed) -> str:
 
 
 def test_random_requests_never_cause_a_server_error(
-    app: Flask, kit: RelKit, cachesync: CacheSync, figures: Figures
+    app: Flask, kit: AppKit, cachesync: CacheSync, figures: Figures
 ) -> None:
     routes = routes_of(app)
     tried: Counter[str] = Counter()
@@ -224,7 +224,7 @@ def test_random_requests_never_cause_a_server_error(
 
 
 @pytest.mark.parametrize("segment", ["9" * 30, str(2**63), str(2**31)])
-def test_huge_ids_are_not_found_not_errors(kit: RelKit, segment: str) -> None:
+def test_huge_ids_are_not_found_not_errors(kit: AppKit, segment: str) -> None:
     kit.admin()
     headers = kit.headers("root")
     for path in (f"/users/{segment}", f"/parking-lots/{segment}", f"/reservations/{segment}"):

@@ -16,6 +16,7 @@ import fakeredis
 import pytest
 import redis
 import sqlalchemy as sa
+from appkit import AppKit
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -26,7 +27,6 @@ from sample_app.db import get_session
 from sample_app.models import SPOT_AVAILABLE, ParkingSpot
 
 from .figures import Figures
-from .kit import RelKit
 from .redis_server import ThrowawayRedis, redis_server_binary, throwaway_redis
 
 SOCKET_TIMEOUT = 0.2
@@ -58,7 +58,7 @@ def app(
 class Traffic:
     """A fixed user workload; records statuses and latencies, checks lot data against the DB."""
 
-    def __init__(self, kit: RelKit, lot_id: int, username: str) -> None:
+    def __init__(self, kit: AppKit, lot_id: int, username: str) -> None:
         self.kit = kit
         self.client: FlaskClient = kit.client
         self.lot_id = lot_id
@@ -130,7 +130,7 @@ class Traffic:
 
 
 @pytest.fixture
-def traffic(kit: RelKit) -> Traffic:
+def traffic(kit: AppKit) -> Traffic:
     lot_id = kit.lot(spots=3)
     kit.user("alice")
     workload = Traffic(kit, lot_id, "alice")
@@ -218,7 +218,7 @@ def test_slow_redis_times_out_fast_and_recovers(
 
 
 def test_invalidation_missed_during_pause_is_never_served(
-    kit: RelKit, server: ThrowawayRedis, figures: Figures
+    kit: AppKit, server: ThrowawayRedis, figures: Figures
 ) -> None:
     lot_id = kit.lot("Central")
     kit.admin()

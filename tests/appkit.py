@@ -65,13 +65,19 @@ class AppKit:
             session.commit()
             return lot.id
 
-    def headers(self, username: str, password: str = PASSWORD) -> dict[str, str]:
-        """Log ``username`` in through the API; the Authorization header to send."""
+    def token(self, username: str, password: str = PASSWORD) -> str:
+        """Log ``username`` in through the API; the bearer token."""
         response = self.client.post(
             "/auth/login", json={"username": username, "password": password}
         )
         assert response.status_code == 200, response.get_json()
-        return {"Authorization": f"Bearer {response.get_json()['token']}"}
+        token = response.get_json()["token"]
+        assert isinstance(token, str)
+        return token
+
+    def headers(self, username: str, password: str = PASSWORD) -> dict[str, str]:
+        """Log ``username`` in through the API; the Authorization header to send."""
+        return {"Authorization": f"Bearer {self.token(username, password)}"}
 
     def cached(self, key: str) -> Any:
         """The JSON value cached under ``key`` (None when absent)."""
