@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from .guard import foreign_redis_refusal, mask_redis_url, redis_db_from_url, unreachable
+from .redis_ttl import glob_for_prefix
 from .settings import RedisIsolation
 from .workers import Worker
 
@@ -160,7 +161,7 @@ class RedisKeyspace:
 
     def keys(self) -> list[bytes]:
         """Keys of this keyspace (under the prefix in prefix mode), sentinel excluded."""
-        pattern = _glob_escape(self.plan.prefix) + "*"
+        pattern = glob_for_prefix(self.plan.prefix)
         return [
             key
             for key in self.client.scan_iter(match=pattern, count=_SCAN_BATCH)
@@ -168,7 +169,7 @@ class RedisKeyspace:
         ]
 
     def _unlink_prefixed(self) -> None:
-        pattern = _glob_escape(self.plan.prefix) + "*"
+        pattern = glob_for_prefix(self.plan.prefix)
         cursor = 0
         while True:
             cursor, batch = self.client.scan(cursor, match=pattern, count=_SCAN_BATCH)
@@ -179,7 +180,3 @@ class RedisKeyspace:
 
     def close(self) -> None:
         self.client.close()
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
