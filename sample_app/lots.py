@@ -81,6 +81,22 @@ def _resize(session: Session, lot: ParkingLot, wanted: int) -> None:
         session.delete(spot)
 
 
+def _commit_with_detail(session: Session, lot_id: int) -> dict[str, Any]:
+    """Commit the lot's changes; its detail as this transaction wrote it.
+
+    The detail is read before the commit: afterwards another request may already have changed
+    or deleted the lot, and the response must show what this request did.
+    """
+    try:
+        detail = queries.lot_detail(session, lot_id)  # flushes: a duplicate name fails here
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise conflict("a parking lot with this name exists") from None
+    assert detail is not None  # written by this transaction
+    return detail
+
+
 def _lock_free_spots(session: Session, *where: ColumnElement[bool]) -> int:
     """Lock the free spots matching ``where`` until commit; how many are still free.
 
@@ -132,12 +148,7 @@ def create_lot() -> tuple[Response, int]:
     for number in range(1, lot.number_of_spots + 1):
         session.add(ParkingSpot(lot_id=lot.id, number=number, status=SPOT_AVAILABLE))
     invalidate(cache_keys.PARKING_LOTS_ALL)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise conflict("a parking lot with this name exists") from None
-    return jsonify(queries.lot_detail(session, lot.id)), 201
+    return jsonify(_commit_with_detail(session, lot.id)), 201
 
 
 @bp.route("/<id:lot_id>", methods=["PUT", "PATCH"])
@@ -155,12 +166,7 @@ def update_lot(lot_id: int) -> Response:
     for field, value in values.items():
         setattr(lot, field, value)
     invalidate(*lot_keys(lot_id))
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise conflict("a parking lot with this name exists") from None
-    return jsonify(queries.lot_detail(session, lot_id))
+    return jsonify(_commit_with_detail(session, lot_id))
 
 
 @bp.delete("/<id:lot_id>")

@@ -19,7 +19,9 @@ bp = Blueprint("reservations", __name__, url_prefix="/reservations")
 
 def _to_dict(reservation: Reservation) -> dict[str, object]:
     spot = get_session().get(ParkingSpot, reservation.spot_id)
-    assert spot is not None
+    if spot is None:
+        # Deleted with its lot by another request since this one read the reservation.
+        raise not_found("reservation", reservation.id)
     return reservation_to_dict(reservation, spot)
 
 
@@ -40,21 +42,25 @@ def book() -> tuple[Response, int]:
     lot_id = body.integer("lot_id", minimum=1, maximum=MAX_ID)
     session = get_session()
     reservation = booking.book_first_free_spot(session, authenticate(), lot_id)
+    # Serialised inside the transaction: once it commits, the spot is anyone's to change.
+    booked = _to_dict(reservation)
     session.commit()
     booking.count_today("reservations")
-    return jsonify(_to_dict(reservation)), 201
+    return jsonify(booked), 201
 
 
 @bp.get("")
 @login_required
 def list_mine() -> Response:
     session = get_session()
-    mine = session.scalars(
-        select(Reservation)
+    # One query: a spot looked up per reservation could be deleted between two statements.
+    mine = session.execute(
+        select(Reservation, ParkingSpot)
+        .join(ParkingSpot, Reservation.spot_id == ParkingSpot.id)
         .where(Reservation.user_id == authenticate().id)
         .order_by(Reservation.start_at.desc(), Reservation.id.desc())
-    ).all()
-    return jsonify([_to_dict(r) for r in mine])
+    )
+    return jsonify([reservation_to_dict(reservation, spot) for reservation, spot in mine])
 
 
 @bp.get("/<id:reservation_id>")
@@ -70,5 +76,8 @@ def release(reservation_id: int) -> Response:
     reservation = _own_reservation(reservation_id)
     session = get_session()
     booking.release(session, reservation)
+    # Serialised inside the transaction: once it commits, the freed spot (and with it this
+    # reservation) may be deleted by a lot resize before the response is built.
+    released = _to_dict(reservation)
     session.commit()
-    return jsonify(_to_dict(reservation))
+    return jsonify(released)

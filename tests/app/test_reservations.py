@@ -3,11 +3,15 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from appkit import AppKit
 from freezegun import freeze_time
+from sqlalchemy.orm import Session
 
+from pytest_cachesync.facade import CacheSync
 from sample_app.booking import cost_cents
 
 
@@ -128,3 +132,45 @@ def test_concurrent_bookings_never_double_book(kit: AppKit) -> None:
     assert len(set(won)) == spots
     detail = kit.client.get(f"/parking-lots/{lot}").get_json()
     assert (detail["available_spots"], detail["occupied_spots"]) == (0, spots)
+
+
+# The release commits on its own connection; the lot's deletion runs on another.
+@pytest.mark.cachesync(db_reset="truncate")
+def test_release_answers_with_what_it_committed_when_the_lot_is_deleted_right_after(
+    kit: AppKit, cachesync: CacheSync, admin_headers: dict[str, str]
+) -> None:
+    lot = kit.lot(spots=1)
+    kit.user("alice")
+    alice = kit.headers("alice")
+    booked = kit.client.post("/reservations", json={"lot_id": lot}, headers=alice).get_json()
+    deleted: list[Any] = []
+    released_in_this_thread: list[bool] = []
+
+    def note_the_release(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("UPDATE reservations SET end_at"):
+            released_in_this_thread.append(True)
+
+    def delete_the_lot_once_the_release_committed(_session: Session) -> None:
+        if released_in_this_thread and not deleted:
+            deleted.append(None)
+            # Another thread, as another client would (a nested request shares this one's `g`).
+            thread = threading.Thread(target=delete)
+            thread.start()
+            thread.join(timeout=30)
+
+    def delete() -> None:
+        deleted[0] = kit.app.test_client().delete(f"/parking-lots/{lot}", headers=admin_headers)
+
+    sa.event.listen(cachesync.engine, "after_cursor_execute", note_the_release)
+    sa.event.listen(Session, "after_commit", delete_the_lot_once_the_release_committed)
+    try:
+        released = kit.client.delete(f"/reservations/{booked['id']}", headers=alice)
+    finally:
+        sa.event.remove(Session, "after_commit", delete_the_lot_once_the_release_committed)
+        sa.event.remove(cachesync.engine, "after_cursor_execute", note_the_release)
+    assert deleted, "the release never committed"
+    assert deleted[0].status_code == 200, deleted[0].get_json()
+    assert released.status_code == 200, released.get_json()
+    assert released.get_json()["status"] == "released"
+    assert released.get_json()["spot_number"] == 1
+    assert kit.client.get("/reservations", headers=alice).get_json() == []
