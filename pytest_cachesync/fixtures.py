@@ -45,6 +45,7 @@ class TestSql:
     engine: sa.Engine
     strategy: DbReset
     reset: Callable[[], None]
+    close: Callable[[], None]
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +55,13 @@ def _cachesync_runtime(pytestconfig: pytest.Config) -> Runtime:
 
 # The per-test fixtures below depend on as few fixtures as they can: pytest's cost per test
 # grows with every fixture in a test's closure, session-scoped ones included. The runtime is
-# read from ``config.stash`` for that reason.
+# read from ``config.stash`` for that reason, and ``cachesync`` sets both stores up itself
+# instead of depending on ``cachesync_redis`` and ``cachesync_db``. Whichever fixture asks
+# first sets a store up for the test (kept on ``item.stash``) and tears it down; later ones
+# share it.
+
+_TEST_REDIS = pytest.StashKey[redis.Redis]()
+_TEST_SQL = pytest.StashKey[TestSql]()
 
 
 @pytest.fixture(scope="session")
@@ -70,10 +77,37 @@ def _cachesync_keyspace(request: pytest.FixtureRequest) -> Iterator[RedisKeyspac
         keyspace.close()
 
 
+def _start_test_redis(
+    request: pytest.FixtureRequest, keyspace: RedisKeyspace
+) -> Callable[[], redis.Redis]:
+    """Start emptying the test's keyspace; the call returned waits for that and gives the client.
+
+    In two steps so that the SQL reset runs while the Redis server empties the keyspace.
+    """
+    item: pytest.Item = request.node
+    shared = item.stash.get(_TEST_REDIS, None)
+    if shared is not None:
+        return lambda: shared
+    wait = keyspace.start_reset() if marker_options(item).reset else None
+
+    def teardown() -> None:
+        del item.stash[_TEST_REDIS]
+        keyspace.mark()
+
+    def ready() -> redis.Redis:
+        if wait is not None:
+            wait()
+        item.stash[_TEST_REDIS] = keyspace.client
+        request.addfinalizer(teardown)
+        return keyspace.client
+
+    return ready
+
+
 @pytest.fixture
 def cachesync_redis(
     request: pytest.FixtureRequest, _cachesync_keyspace: RedisKeyspace
-) -> Iterator[redis.Redis]:
+) -> redis.Redis:
     """A redis-py client on the test's own keyspace, emptied before the test.
 
     On the default backend it is a ``fakeredis.FakeRedis`` on a server private to this session
@@ -82,12 +116,7 @@ def cachesync_redis(
     ``cachesync.key_prefix``). Emptied *before* each test, so a test that crashed cannot leak
     into the next one; ``@pytest.mark.cachesync(reset=False)`` skips that.
     """
-    if marker_options(request.node).reset:
-        _cachesync_keyspace.reset()
-    try:
-        yield _cachesync_keyspace.client
-    finally:
-        _cachesync_keyspace.mark()
+    return _start_test_redis(request, _cachesync_keyspace)()
 
 
 @pytest.fixture(scope="session")
@@ -144,45 +173,56 @@ def cachesync_engine(_cachesync_sql: SqlStore) -> sa.Engine:
     return _cachesync_sql.engine
 
 
-@pytest.fixture
-def _cachesync_test_sql(
-    request: pytest.FixtureRequest, _cachesync_sql: SqlStore
-) -> Iterator[TestSql]:
-    options = marker_options(request.node)
-    store = _cachesync_sql
+def _test_sql(request: pytest.FixtureRequest, store: SqlStore) -> TestSql:
+    """The test's SQL side, set up by the first fixture that asks and torn down with it."""
+    item: pytest.Item = request.node
+    shared = item.stash.get(_TEST_SQL, None)
+    if shared is not None:
+        return shared
+    options = marker_options(item)
     strategy = options.db_reset or store.default_strategy
     if options.reset:
         # Rows committed outside a rolled-back transaction (truncate mode, or an app engine
         # that bypassed the test's connection) are deleted before the test, never after.
         store.truncator.reset(restart_all_sequences=strategy == "truncate")
-    if strategy == "rollback":
-        scope = RollbackScope(store.engine)
-        store.tracker.ignored_connection = scope.connection
+    test_sql = _rollback_sql(store) if strategy == "rollback" else _truncate_sql(store)
+    item.stash[_TEST_SQL] = test_sql
 
-        def reset_rollback() -> None:
-            scope.reset()
-            store.truncator.reset()
+    def teardown() -> None:
+        del item.stash[_TEST_SQL]
+        test_sql.close()
 
-        try:
-            yield TestSql(scope.session, scope.connection, store.engine, strategy, reset_rollback)
-        finally:
-            store.tracker.ignored_connection = None
-            scope.close()
-        return
+    request.addfinalizer(teardown)
+    return test_sql
+
+
+def _rollback_sql(store: SqlStore) -> TestSql:
+    scope = RollbackScope(store.engine)
+    store.tracker.ignored_connection = scope.connection
+
+    def reset() -> None:
+        scope.reset()
+        store.truncator.reset()
+
+    def close() -> None:
+        store.tracker.ignored_connection = None
+        scope.close()
+
+    return TestSql(scope.session, scope.connection, store.engine, "rollback", reset, close)
+
+
+def _truncate_sql(store: SqlStore) -> TestSql:
     session = Session(bind=store.engine)
 
-    def reset_truncate() -> None:
+    def reset() -> None:
         session.close()
         store.truncator.reset(restart_all_sequences=True)
 
-    try:
-        yield TestSql(session, store.engine, store.engine, strategy, reset_truncate)
-    finally:
-        session.close()
+    return TestSql(session, store.engine, store.engine, "truncate", reset, session.close)
 
 
 @pytest.fixture
-def cachesync_db(_cachesync_test_sql: TestSql) -> Session:
+def cachesync_db(request: pytest.FixtureRequest, _cachesync_sql: SqlStore) -> Session:
     """A SQLAlchemy Session for the test, isolated by the chosen strategy.
 
     ``rollback`` (default): the Session is bound to a connection whose outer transaction is
@@ -191,15 +231,14 @@ def cachesync_db(_cachesync_test_sql: TestSql) -> Session:
     Choose with ``--cachesync-db-reset`` or per test with
     ``@pytest.mark.cachesync(db_reset="truncate")``.
     """
-    return _cachesync_test_sql.session
+    return _test_sql(request, _cachesync_sql).session
 
 
 @pytest.fixture
 def cachesync(
     request: pytest.FixtureRequest,
-    cachesync_redis: redis.Redis,
     _cachesync_keyspace: RedisKeyspace,
-    _cachesync_test_sql: TestSql,
+    _cachesync_sql: SqlStore,
 ) -> CacheSync:
     """Everything a test of a caching app needs, in one object.
 
@@ -211,17 +250,20 @@ def cachesync(
     ``cachesync.assert_fresh(read)``, ``assert_fresh_within(read, seconds)``,
     ``assert_invalidated(*keys)`` and ``check_ttl_policy()``.
     """
+    redis_ready = _start_test_redis(request, _cachesync_keyspace)
+    test_sql = _test_sql(request, _cachesync_sql)
+    client = redis_ready()
     node = request.node
     runtime = request.config.stash[RUNTIME_KEY]
     return CacheSync(
-        redis=cachesync_redis,
-        db=_cachesync_test_sql.session,
-        engine=_cachesync_test_sql.engine,
-        bind=_cachesync_test_sql.bind,
+        redis=client,
+        db=test_sql.session,
+        engine=test_sql.engine,
+        bind=test_sql.bind,
         key_prefix=_cachesync_keyspace.key_prefix,
-        db_reset=_cachesync_test_sql.strategy,
+        db_reset=test_sql.strategy,
         reset_redis=_cachesync_keyspace.reset,
-        reset_db=_cachesync_test_sql.reset,
+        reset_db=test_sql.reset,
         list_keys=_cachesync_keyspace.keys,
         fixture=request.getfixturevalue,
         ttl_policy=lambda: ttl_policy(node, runtime),

@@ -100,18 +100,24 @@ class Truncator:
             return
         tables = [table for table in self.order if table in dirty]
         restart = [table for table in self.order if table in dirty or table in sequence_dirty]
-        with self.engine.begin() as conn:
-            preparer = conn.dialect.identifier_preparer
-            statements = [f"DELETE FROM {preparer.format_table(table)}" for table in tables]
-            statements += self._restart_sequences(conn, restart)
-            if conn.dialect.name == "postgresql":
-                # One round trip: the statements have no parameters.
-                conn.exec_driver_sql(";".join(statements))
-            else:
-                for statement in statements:
+        if self.engine.dialect.name == "postgresql":
+            # One round trip, no BEGIN and COMMIT of their own: PostgreSQL runs the
+            # statements of one simple query (no parameters) as one transaction.
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql(";".join(self._statements(conn, tables, restart)))
+        else:
+            with self.engine.begin() as conn:
+                for statement in self._statements(conn, tables, restart):
                     conn.exec_driver_sql(statement)
         dirty.clear()
         sequence_dirty.clear()
+
+    def _statements(
+        self, conn: sa.Connection, tables: list[sa.Table], restart: list[sa.Table]
+    ) -> list[str]:
+        preparer = conn.dialect.identifier_preparer
+        statements = [f"DELETE FROM {preparer.format_table(table)}" for table in tables]
+        return statements + self._restart_sequences(conn, restart)
 
     def _restart_sequences(self, conn: sa.Connection, tables: list[sa.Table]) -> list[str]:
         if conn.dialect.name == "sqlite":

@@ -129,7 +129,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     # from the test's start: its watch is set up first among the test's own fixtures. A hook,
     # not an autouse fixture, so that tests without bounds pay no fixture.
     names: list[str] | None = getattr(item, "fixturenames", None)
-    if names is None or "cachesync_redis" not in names or WATCH_FIXTURE in names:
+    if names is None or WATCH_FIXTURE in names:
+        return
+    if "cachesync_redis" not in names and "cachesync" not in names:
         return
     if ttl_policy(item, item.config.stash[RUNTIME_KEY]) is None:
         return

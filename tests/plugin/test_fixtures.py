@@ -24,6 +24,55 @@ def test_redis_is_empty_before_every_test(pytester: pytest.Pytester) -> None:
     pytester.runpytest().assert_outcomes(passed=3)
 
 
+def test_fixtures_of_one_test_share_its_stores_and_reset_them_once(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        import sqlalchemy as sa
+        from conftest import ITEM
+
+        COUNT = sa.select(sa.func.count()).select_from(ITEM)
+
+        @pytest.mark.parametrize("i", range(2))
+        def test_shared(cachesync, request, i):
+            assert cachesync.redis.dbsize() == 0
+            assert cachesync.db.execute(COUNT).scalar() == 0
+            cachesync.redis.set("written-before", i)
+            cachesync.db.execute(ITEM.insert().values(id=i + 1))
+            # Asked for later in the test: the same stores, not emptied a second time.
+            assert request.getfixturevalue("cachesync_redis") is cachesync.redis
+            assert request.getfixturevalue("cachesync_db") is cachesync.db
+            assert cachesync.redis.get("written-before") == str(i).encode()
+            assert cachesync.db.execute(COUNT).scalar() == 1
+
+
+        @pytest.mark.parametrize("i", range(2))
+        def test_separate_fixtures_first(cachesync_redis, cachesync_db, cachesync, i):
+            assert cachesync.redis is cachesync_redis
+            assert cachesync.db is cachesync_db
+            assert cachesync_redis.dbsize() == 0
+            cachesync_redis.set("k", i)
+        """
+    )
+    pytester.makeconftest(
+        """
+        import pytest
+        import sqlalchemy as sa
+
+        METADATA = sa.MetaData()
+        ITEM = sa.Table("item", METADATA, sa.Column("id", sa.Integer, primary_key=True))
+
+
+        @pytest.fixture(scope="session")
+        def cachesync_metadata():
+            return METADATA
+        """
+    )
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=4)
+
+
 def test_embedded_redis_is_private_to_each_session(
     pytester: pytest.Pytester, default_backend: None
 ) -> None:

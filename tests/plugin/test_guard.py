@@ -126,6 +126,51 @@ def test_foreign_redis_keys_are_refused_and_untouched(
         owner.close()
 
 
+SENTINEL_THEN_DEATH = {
+    "conftest": """
+import os
+
+
+def pytest_runtest_logreport(report):
+    # Dies right after the last test's teardown: before anything could read a reply.
+    if report.when == "teardown" and report.nodeid.endswith("test_second"):
+        os._exit(3)
+""",
+    "test_marked": """
+def test_first(cachesync):
+    assert cachesync.redis.dbsize() == 0
+    cachesync.redis.set("first", "1")
+
+
+def test_second(cachesync):
+    # The sentinel written after test_first is gone again: each test sees an empty keyspace.
+    assert cachesync.redis.dbsize() == 0
+    cachesync.redis.set("second", "2")
+""",
+}
+
+
+@needs_real_redis
+def test_sentinel_marks_the_database_between_tests_even_when_the_process_dies(
+    pytester: pytest.Pytester, backend: Backend
+) -> None:
+    assert backend.redis_url is not None
+    owner = redis.Redis.from_url(backend.redis_url)
+    owner.flushdb()
+    try:
+        pytester.makepyfile(**SENTINEL_THEN_DEATH)
+        died = pytester.runpytest_subprocess("-p", "no:randomly")
+        assert died.ret == 3, died.stdout.str()
+        # The sentinel was sent after test_second without waiting for its reply, then the
+        # process died: the server still has it, so the next run knows the keys are a test's.
+        assert sorted(owner.keys("*")) == [b"cachesync:sentinel", b"second"]
+        (pytester.path / "conftest.py").unlink()
+        pytester.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=2)
+    finally:
+        owner.flushdb()
+        owner.close()
+
+
 @needs_real_redis
 def test_foreign_keys_in_a_second_worker_db_are_refused_under_xdist(
     pytester: pytest.Pytester, backend: Backend
