@@ -64,7 +64,8 @@ class SqlSide:
     def _execute(self, statement):
         if isinstance(self.bind, sa.Engine):
             with self.bind.begin() as conn:
-                return conn.execute(statement).all() if statement.is_select else None
+                result = conn.execute(statement)
+                return result.all() if statement.is_select else None
         result = self.bind.execute(statement)
         return result.all() if statement.is_select else None
 
