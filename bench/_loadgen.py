@@ -2,6 +2,8 @@
 
 Threads with one keep-alive connection each send GETs until the request budget or the time cap
 runs out, then the process prints one JSON line: per-request latencies, errors and elapsed time.
+Requests go over a plain socket with a minimal HTTP/1.1 reader: with http.client the generator's
+own CPU time, on a machine it shares with the server, capped the cached figures.
 Thread i requests `paths[i % len(paths)]`; with `evict` set it first deletes the matching
 `keys[i % len(keys)]` from Redis (untimed), so that every timed request is a cache miss and no two
 threads share a key. In a burst every thread connects, waits for all the others, then sends one
@@ -11,8 +13,8 @@ request: as many simultaneous requests as threads.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
+import socket
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -64,6 +66,57 @@ class _Shared:
                 self.latencies_ms.append(latency_ms)
 
 
+class _KeepAliveClient:
+    """GETs of one path over one keep-alive connection; each answer read to its Content-Length."""
+
+    def __init__(self, host: str, port: int, path: str) -> None:
+        self._address = (host, port)
+        self._request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+        self._sock: socket.socket | None = None
+        self._buffer = b""
+
+    def connect(self) -> None:
+        if self._sock is None:
+            self._sock = socket.create_connection(self._address, timeout=30)
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._buffer = b""
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def get(self) -> int:
+        """Send the GET and read the whole answer; its status code."""
+        self.connect()
+        assert self._sock is not None
+        self._sock.sendall(self._request)
+        while b"\r\n\r\n" not in self._buffer:
+            self._buffer += self._receive()
+        head, _, rest = self._buffer.partition(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = _content_length(head)
+        while len(rest) < length:
+            rest += self._receive()
+        self._buffer = rest[length:]
+        return status
+
+    def _receive(self) -> bytes:
+        assert self._sock is not None
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        return chunk
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    raise ValueError("an answer without Content-Length")
+
+
 def _worker(spec: LoadSpec, index: int, shared: _Shared) -> None:
     path = spec.paths[index % len(spec.paths)]
     evict = None
@@ -76,9 +129,9 @@ def _worker(spec: LoadSpec, index: int, shared: _Shared) -> None:
         def evict() -> None:
             client.delete(key)
 
-    conn = http.client.HTTPConnection(spec.host, spec.port, timeout=30)
+    http = _KeepAliveClient(spec.host, spec.port, path)
     if shared.start_together is not None:
-        conn.connect()
+        http.connect()
         shared.start_together.wait(timeout=spec.time_cap_s)
     try:
         while shared.take():
@@ -86,19 +139,15 @@ def _worker(spec: LoadSpec, index: int, shared: _Shared) -> None:
                 evict()
             start = time.perf_counter()
             try:
-                conn.request("GET", path)
-                response = conn.getresponse()
-                response.read()
-                ok = response.status == 200
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection(spec.host, spec.port, timeout=30)
+                ok = http.get() == 200
+            except (OSError, ValueError):
+                http.close()
                 ok = False
             shared.record((time.perf_counter() - start) * 1000.0 if ok else None)
             if shared.start_together is not None:
                 break
     finally:
-        conn.close()
+        http.close()
 
 
 def generate(spec: LoadSpec) -> dict[str, Any]:
