@@ -6,6 +6,9 @@
   lot of its own, so no thread's fill turns another thread's request into a hit.
 * fills under a stampede: 100 requests released together on one missing key; the fills are the
   Lua `SET`s of that key that Redis MONITOR shows (one lease winner should fill, the rest wait).
+
+Cached and uncached runs alternate for `ROUNDS` rounds; a throughput is the median round's,
+latency percentiles are over every round's requests.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ CACHED_REQUESTS = 4000
 UNCACHED_REQUESTS = 1500
 TIME_CAP_S = 20.0
 STAMPEDE = 100
+ROUNDS = 3
 GOAL_SPEEDUP = 5.0
 ADMIN = {"username": "admin", "password": "admin123"}  # seed-demo's demo admin
 BIN = Path(sys.executable).parent
@@ -54,6 +58,14 @@ class LoadRun:
     @property
     def throughput(self) -> float:
         return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def combined(runs: list[LoadRun]) -> LoadRun:
+    """Every round's latencies, with the elapsed time that gives the median round's throughput."""
+    latencies = [ms for run in runs for ms in run.latencies_ms]
+    throughput = median(run.throughput for run in runs)
+    elapsed_s = len(latencies) / throughput if throughput > 0 else 0.0
+    return LoadRun(latencies, sum(run.errors for run in runs), elapsed_s)
 
 
 def app_env() -> dict[str, str]:
@@ -223,8 +235,14 @@ def measure() -> list[Result]:
             ids = lot_ids(CONCURRENCY)
             for lot_id in ids:  # warm every key the cached run reads
                 _request("GET", f"/parking-lots/{lot_id}")
-            cached = generate(_spec(ids, CACHED_REQUESTS, evict=False, concurrency=CONCURRENCY))
-            uncached = generate(_spec(ids, UNCACHED_REQUESTS, evict=True, concurrency=CONCURRENCY))
+            # Alternated rounds, so that drift on a noisy machine hits both kinds alike.
+            cached_runs, uncached_runs = [], []
+            for _ in range(ROUNDS):
+                spec = _spec(ids, CACHED_REQUESTS, evict=False, concurrency=CONCURRENCY)
+                cached_runs.append(generate(spec))
+                spec = _spec(ids, UNCACHED_REQUESTS, evict=True, concurrency=CONCURRENCY)
+                uncached_runs.append(generate(spec))
+            cached, uncached = combined(cached_runs), combined(uncached_runs)
             fills, leases, stampede = count_fills(f"parking_lot:{ids[0]}", ids)
         except Exception:
             print((Path(workdir) / "gunicorn.log").read_text(errors="replace")[-3000:])
@@ -242,7 +260,10 @@ def results(
         if not run.latencies_ms:
             rows.append(Result(f"load: {name} GET", None, "req/s", note="no successful request"))
             continue
-        note = f"{len(run.latencies_ms)} ok, {run.errors} errors, {CONCURRENCY} clients"
+        note = (
+            f"median of {ROUNDS} rounds; {len(run.latencies_ms)} ok, {run.errors} errors, "
+            f"{CONCURRENCY} clients"
+        )
         rows.append(Result(f"load: {name} GET throughput", run.throughput, "req/s", note=note))
         rows.append(Result(f"load: {name} GET p50", median(run.latencies_ms), "ms"))
         rows.append(Result(f"load: {name} GET p99", percentile(run.latencies_ms, 0.99), "ms"))

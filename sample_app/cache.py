@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import redis
-from flask import Flask, current_app, g, has_app_context
+from flask import Flask, Response, current_app, g, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,8 @@ T = TypeVar("T")
 log = logging.getLogger("sample_app.cache")
 
 LEASE_PREFIX = "L:"
+# Marks the half of a read's (JSON text, value) pair that was not needed.
+_UNSET: Any = object()
 _EXTENSION = "sample_app.cache"
 _PENDING = "sample_app.cache.pending_invalidations"
 _WAIT_POLL_SECONDS = 0.005
@@ -56,6 +58,11 @@ return 0
 
 def _text(raw: Any) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def _encode(value: Any) -> str:
+    # As jsonify writes it (compact, keys in insertion order, ASCII).
+    return json.dumps(value, separators=(",", ":"))
 
 
 class CacheLayer:
@@ -151,38 +158,58 @@ class CacheLayer:
 
     def get_or_fill(self, name: str, loader: Callable[[], T | None], ttl: int) -> T | None:
         """Cache-aside read of ``name``; ``loader`` results that are ``None`` are not cached."""
+        text, value = self._read(name, loader, ttl)
+        if value is _UNSET:
+            decoded: T = json.loads(text)
+            return decoded
+        return value  # type: ignore[no-any-return]
+
+    def get_or_fill_json(self, name: str, loader: Callable[[], Any], ttl: int) -> str | None:
+        """``get_or_fill``, as JSON text: a hit is returned as stored, never decoded."""
+        text, value = self._read(name, loader, ttl)
+        if text is _UNSET:
+            return None if value is None else _encode(value)
+        return text  # type: ignore[no-any-return]
+
+    def _read(self, name: str, loader: Callable[[], Any], ttl: int) -> tuple[Any, Any]:
+        """``(JSON text, value)`` of ``name``, either one ``_UNSET`` when it was not needed.
+
+        A hit has only the text; a value loaded from the database has both when it was
+        stored, and only the value when Redis was skipped.
+        """
         pattern = cache_keys.pattern_of(name)
         if self._skipping():
             self.stats.record(pattern, "bypassed")
-            return loader()
+            return _UNSET, loader()
         full = self.key(name)
-        token = LEASE_PREFIX + uuid.uuid4().hex
         try:
             self._recover_if_dirty()
             raw = self.client.get(full)
-            if raw is not None and not _text(raw).startswith(LEASE_PREFIX):
-                self.stats.record(pattern, "hits")
-                log.debug("Cache HIT: %s", full)
-                result: T = json.loads(raw)
-                return result
+            if raw is not None:
+                text = _text(raw)
+                if not text.startswith(LEASE_PREFIX):
+                    self.stats.record(pattern, "hits")
+                    log.debug("Cache HIT: %s", full)
+                    return text, _UNSET
+            token = LEASE_PREFIX + uuid.uuid4().hex
             leased = raw is None and bool(self.client.set(full, token, nx=True, px=self.lease_ms))
         except redis.RedisError as exc:
             self._mark_down(exc)
             self.stats.record(pattern, "bypassed")
-            return loader()
+            return _UNSET, loader()
         self.stats.record(pattern, "misses")
         log.debug("Cache MISS: %s", full)
         if leased:
             return self._load_and_fill(full, token, loader, ttl, pattern)
-        found, value = self._wait_for_fill(full)
-        if found:
-            return value  # type: ignore[no-any-return]
+        filled = self._wait_for_fill(full)
+        if filled is not None:
+            return filled, _UNSET
         self.stats.record(pattern, "read_throughs")
-        return loader()
+        return _UNSET, loader()
 
     def _load_and_fill(
-        self, full: str, token: str, loader: Callable[[], T | None], ttl: int, pattern: str
-    ) -> T | None:
+        self, full: str, token: str, loader: Callable[[], Any], ttl: int, pattern: str
+    ) -> tuple[Any, Any]:
         try:
             value = loader()
         except BaseException:
@@ -190,8 +217,8 @@ class CacheLayer:
             raise
         if value is None:
             self.guarded(lambda c: self._release(keys=[full], args=[token], client=c), None)
-            return None
-        payload = json.dumps(value, separators=(",", ":"))
+            return _UNSET, None
+        payload = _encode(value)
         stored = self.guarded(
             lambda c: self._fill(keys=[full], args=[token, payload, ttl * 1000], client=c), 0
         )
@@ -200,9 +227,10 @@ class CacheLayer:
         else:
             self.stats.record(pattern, "dropped_fills")
             log.debug("Cache fill dropped (lease gone): %s", full)
-        return value
+        return payload, value
 
-    def _wait_for_fill(self, full: str) -> tuple[bool, Any]:
+    def _wait_for_fill(self, full: str) -> str | None:
+        """The JSON text another reader stored under ``full``, or None when it did not."""
         # Bounded by a poll count, not by the clock: tests may freeze time.
         polls = max(1, int(self.lease_wait_ms / 1000 / _WAIT_POLL_SECONDS))
         for _ in range(polls):
@@ -211,13 +239,14 @@ class CacheLayer:
                 raw = self.client.get(full)
             except redis.RedisError as exc:
                 self._mark_down(exc)
-                return False, None
+                return None
             if raw is None:
-                return False, None  # lease killed by an invalidation or expired
-            if not _text(raw).startswith(LEASE_PREFIX):
+                return None  # lease killed by an invalidation or expired
+            text = _text(raw)
+            if not text.startswith(LEASE_PREFIX):
                 self.stats.record(cache_keys.pattern_of(full[len(self.prefix) :]), "hits")
-                return True, json.loads(raw)
-        return False, None
+                return text
+        return None
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -309,3 +338,16 @@ def invalidate(*names: str) -> None:
 def cached(name: str, loader: Callable[[], T | None], ttl_setting: str) -> T | None:
     """``get_or_fill`` on the app's cache with the TTL from config key ``ttl_setting``."""
     return get_cache().get_or_fill(name, loader, int(current_app.config[ttl_setting]))
+
+
+def cached_response(name: str, loader: Callable[[], Any], ttl_setting: str) -> Response | None:
+    """The cached value of ``name`` as a JSON response, or None when there is no value.
+
+    A hit is sent as the JSON text Redis holds: decoding it only to encode it again would be
+    most of a hit's cost in this layer.
+    """
+    text = get_cache().get_or_fill_json(name, loader, int(current_app.config[ttl_setting]))
+    if text is None:
+        return None
+    # The trailing newline is what jsonify adds: both kinds of answer read the same.
+    return current_app.response_class(text + "\n", mimetype="application/json")

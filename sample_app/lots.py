@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from sample_app import cache_keys, queries
 from sample_app.booking import lot_keys
-from sample_app.cache import cached, invalidate
+from sample_app.cache import cached, cached_response, invalidate
 from sample_app.db import get_session
 from sample_app.errors import conflict, not_found
 from sample_app.models import SPOT_AVAILABLE, SPOT_OCCUPIED, ParkingLot, ParkingSpot
@@ -118,15 +118,23 @@ def _lock_free_spots(session: Session, *where: ColumnElement[bool]) -> int:
 
 @bp.get("")
 def list_lots() -> Response:
-    lots = cached(
+    response = cached_response(
         cache_keys.PARKING_LOTS_ALL, lambda: queries.lots_list(get_session()), "CACHE_PARKING_TTL"
     )
-    return jsonify(lots)
+    assert response is not None  # a list, possibly empty, never None
+    return response
 
 
 @bp.get("/<id:lot_id>")
 def get_lot(lot_id: int) -> Response:
-    return jsonify(_cached_lot(lot_id))
+    response = cached_response(
+        cache_keys.parking_lot(lot_id),
+        lambda: queries.lot_detail(get_session(), lot_id),
+        "CACHE_PARKING_TTL",
+    )
+    if response is None:
+        raise not_found("parking lot", lot_id)
+    return response
 
 
 @bp.get("/<id:lot_id>/available-spots")

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
 from sample_app import booking, cache_keys, queries
-from sample_app.cache import cached, invalidate
+from sample_app.cache import cached_response, invalidate
 from sample_app.db import get_session
 from sample_app.errors import ApiError, conflict, not_found
 from sample_app.models import ROLES, Reservation, User
@@ -30,23 +30,24 @@ def _self_or_admin(user_id: int) -> User:
 @bp.get("")
 @admin_required
 def list_users() -> Response:
-    users = cached(
+    response = cached_response(
         cache_keys.USERS_ALL, lambda: queries.users_list(get_session()), "CACHE_USER_TTL"
     )
-    return jsonify(users)
+    assert response is not None  # a list, possibly empty, never None
+    return response
 
 
 @bp.get("/<id:user_id>")
 def get_user(user_id: int) -> Response:
     _self_or_admin(user_id)
-    data = cached(
+    response = cached_response(
         cache_keys.user(user_id),
         lambda: queries.user_detail(get_session(), user_id),
         "CACHE_USER_TTL",
     )
-    if data is None:
+    if response is None:
         raise not_found("user", user_id)
-    return jsonify(data)
+    return response
 
 
 @bp.route("/<id:user_id>", methods=["PUT", "PATCH"])

@@ -55,6 +55,20 @@ def test_cached_values_are_json_with_the_configured_ttl(
         assert 4000 < kit.redis.pttl(key) <= 5000, key  # APP_ENV=testing: 5 s
 
 
+def test_a_hit_is_served_as_stored_and_reads_like_the_miss(kit: AppKit) -> None:
+    lot = kit.lot(name="Café ✓")
+    miss = kit.client.get(f"/parking-lots/{lot}")
+    hit = kit.client.get(f"/parking-lots/{lot}")
+    stored = kit.redis.get(f"parking_lot:{lot}")
+    assert stored is not None
+    assert hit.data == stored + b"\n"
+    assert miss.data == hit.data
+    assert hit.mimetype == miss.mimetype == "application/json"
+    with kit.app.app_context():
+        detail = queries.lot_detail(get_session(), lot)
+        assert hit.data == kit.app.json.response(detail).data  # what jsonify writes
+
+
 def test_every_key_the_app_writes_has_a_ttl(kit: AppKit, admin_headers: dict[str, str]) -> None:
     lot = kit.lot()
     kit.client.post("/reservations", json={"lot_id": lot}, headers=admin_headers)
