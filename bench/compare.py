@@ -119,7 +119,11 @@ def real_redis():
 
 @pytest.fixture(scope="session")
 def real_engine():
-    engine = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/{COMPARE_DB}")
+    # As the plugin's test databases are set up: commits do not wait for the WAL flush.
+    engine = sa.create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/{COMPARE_DB}",
+        connect_args={{"options": "-c synchronous_commit=off"}},
+    )
     METADATA.drop_all(engine)
     METADATA.create_all(engine)
     yield engine
@@ -138,8 +142,14 @@ def embedded_redis():
 
 @pytest.fixture(scope="session")
 def embedded_engine(tmp_path_factory):
-    # A SQLite file, as the plugin's embedded default uses, so the comparison is like for like.
+    # A SQLite file with the pragmas the plugin's embedded default uses: like for like.
     engine = sa.create_engine(f"sqlite:///{tmp_path_factory.mktemp('db') / 'control.db'}")
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA synchronous=OFF")
+
     METADATA.create_all(engine)
     yield engine
     engine.dispose()

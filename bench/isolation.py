@@ -153,6 +153,7 @@ class Variants:
         self.open_plain()
 
     def create_database_setup(self) -> None:
+        self.truncator.close()  # its connection would keep the database from being dropped
         self.engine.dispose()
         self.database.create(reuse=False)
         fresh = sa.create_engine(self.database.url, poolclass=sa.pool.NullPool)
@@ -207,6 +208,7 @@ def measure(
             results[name] = timed(setup, v.body, teardown, rounds)
     finally:
         v.tracker.uninstall()
+        v.truncator.close()
         engine.dispose()
         database.drop()
         keyspace.reset()

@@ -142,21 +142,17 @@ def _cachesync_sql(request: pytest.FixtureRequest) -> Iterator[SqlStore]:
     reused = database.create(reuse=reuse)
     engine = make_engine(database.url)
     tracker = WriteTracker(engine, cachesync_metadata)
+    truncator = Truncator(engine, cachesync_metadata, tracker)
     try:
         cachesync_metadata.create_all(engine)
         tracker.install()
         if reused:
             # Rows a previous session left behind are deleted before the first test.
             tracker.mark_all()
-        yield SqlStore(
-            database,
-            engine,
-            tracker,
-            Truncator(engine, cachesync_metadata, tracker),
-            runtime.settings.db_reset.value,
-        )
+        yield SqlStore(database, engine, tracker, truncator, runtime.settings.db_reset.value)
     finally:
         tracker.uninstall()
+        truncator.close()
         engine.dispose()
         if not reuse:
             database.drop()

@@ -83,13 +83,43 @@ class WriteTracker:
 
 
 class Truncator:
-    """Deletes the rows of dirty tables and restarts their sequences, in one transaction."""
+    """Deletes the rows of dirty tables and restarts their sequences, in one transaction.
+
+    The deletions go through one driver connection kept for the session, straight to the
+    driver: they are the plugin's own statements, without parameters, and a pool checkout
+    plus SQLAlchemy's execution path cost more than the deletions themselves.
+    """
 
     def __init__(self, engine: sa.Engine, metadata: sa.MetaData, tracker: WriteTracker) -> None:
         self.engine = engine
         self.order = list(reversed(metadata.sorted_tables))
         self.tracker = tracker
+        self._postgres = engine.dialect.name == "postgresql"
         self._sequences: dict[sa.Table, list[str]] | None = None
+        self._has_sqlite_sequence: bool | None = None
+        self._kept: sa.Connection | None = None
+
+    def _driver(self) -> Any:
+        """The session's driver connection for deletions (autocommit on PostgreSQL)."""
+        if self._kept is None or self._kept.invalidated or self._kept.closed:
+            connection = self.engine.connect()
+            if self._postgres:
+                # One simple query, no BEGIN and COMMIT of its own: PostgreSQL runs the
+                # statements of a simple query as one transaction.
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            self._kept = connection
+        return self._kept.connection.dbapi_connection
+
+    def close(self) -> None:
+        """Return the kept connection (call before disposing of the engine)."""
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
+
+    def _discard(self) -> None:
+        if self._kept is not None:
+            self._kept.invalidate()
+            self._kept = None
 
     def reset(self, *, restart_all_sequences: bool = False) -> None:
         """Empty the dirty tables; with ``restart_all_sequences`` also restart the sequences
@@ -100,36 +130,43 @@ class Truncator:
             return
         tables = [table for table in self.order if table in dirty]
         restart = [table for table in self.order if table in dirty or table in sequence_dirty]
-        if self.engine.dialect.name == "postgresql":
-            # One round trip, no BEGIN and COMMIT of their own: PostgreSQL runs the
-            # statements of one simple query (no parameters) as one transaction.
-            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql(";".join(self._statements(conn, tables, restart)))
-        else:
-            with self.engine.begin() as conn:
-                for statement in self._statements(conn, tables, restart):
-                    conn.exec_driver_sql(statement)
+        driver = self._driver()
+        preparer = self.engine.dialect.identifier_preparer
+        statements = [f"DELETE FROM {preparer.format_table(table)}" for table in tables]
+        statements += self._restart_sequences(driver, restart)
+        try:
+            if self._postgres:
+                driver.execute(";".join(statements))
+            else:
+                cursor = driver.cursor()
+                try:
+                    for statement in statements:
+                        cursor.execute(statement)
+                finally:
+                    cursor.close()
+                driver.commit()
+        except BaseException:
+            # A broken or half-used connection is not kept: the next reset starts afresh.
+            self._discard()
+            raise
         dirty.clear()
         sequence_dirty.clear()
 
-    def _statements(
-        self, conn: sa.Connection, tables: list[sa.Table], restart: list[sa.Table]
-    ) -> list[str]:
-        preparer = conn.dialect.identifier_preparer
-        statements = [f"DELETE FROM {preparer.format_table(table)}" for table in tables]
-        return statements + self._restart_sequences(conn, restart)
-
-    def _restart_sequences(self, conn: sa.Connection, tables: list[sa.Table]) -> list[str]:
-        if conn.dialect.name == "sqlite":
-            has_sequence_table = conn.exec_driver_sql(
-                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
-            ).first()
-            if not has_sequence_table or not tables:
+    def _restart_sequences(self, driver: Any, tables: list[sa.Table]) -> list[str]:
+        if self.engine.dialect.name == "sqlite":
+            if self._has_sqlite_sequence is None:
+                # Only the metadata's tables matter, and they were all created before the
+                # first test: whether any of them has AUTOINCREMENT does not change.
+                found = driver.execute(
+                    "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
+                ).fetchone()
+                self._has_sqlite_sequence = found is not None
+            if not self._has_sqlite_sequence or not tables:
                 return []
             names = ", ".join("'" + table.name.replace("'", "''") + "'" for table in tables)
             return [f"DELETE FROM sqlite_sequence WHERE name IN ({names})"]
-        if conn.dialect.name == "postgresql":
-            sequences = self._postgres_sequences(conn)
+        if self._postgres:
+            sequences = self._postgres_sequences(driver)
             # setval, not ALTER SEQUENCE: no DDL lock, and it is a plain function call.
             return [
                 "SELECT setval('" + sequence.replace("'", "''") + "', 1, false)"
@@ -138,16 +175,15 @@ class Truncator:
             ]
         return []
 
-    def _postgres_sequences(self, conn: sa.Connection) -> dict[sa.Table, list[str]]:
+    def _postgres_sequences(self, driver: Any) -> dict[sa.Table, list[str]]:
         if self._sequences is None:
             found: dict[sa.Table, list[str]] = {}
             for table in self.order:
                 for column in table.columns:
-                    name = conn.execute(
-                        sa.text("SELECT pg_get_serial_sequence(:table, :column)"),
-                        {"table": table.fullname, "column": column.name},
-                    ).scalar()
-                    if name:
-                        found.setdefault(table, []).append(str(name))
+                    row = driver.execute(
+                        "SELECT pg_get_serial_sequence(%s, %s)", (table.fullname, column.name)
+                    ).fetchone()
+                    if row and row[0]:
+                        found.setdefault(table, []).append(str(row[0]))
             self._sequences = found
         return self._sequences
