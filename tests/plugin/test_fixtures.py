@@ -139,6 +139,36 @@ def test_truncate_deletes_rows_committed_by_the_app_and_restarts_ids(
 
 
 @pytest.mark.usefixtures("models")
+def test_truncate_tests_in_a_row_each_start_empty(pytester: pytest.Pytester) -> None:
+    # The deletions go through one connection kept for the session: each test must still
+    # find its tables empty and its ids restarted.
+    pytester.makepyfile(
+        """
+        import pytest
+        from models import items, count
+
+        pytestmark = pytest.mark.cachesync(db_reset="truncate")
+
+        @pytest.mark.parametrize("n", range(12))
+        def test_writes_after_a_clean_start(cachesync, n):
+            assert count(cachesync.db) == 0
+            with cachesync.engine.begin() as conn:
+                ids = [
+                    conn.execute(items.insert().values(name=f"row {i}")).inserted_primary_key[0]
+                    for i in range(n % 3 + 1)
+                ]
+            assert ids == list(range(1, n % 3 + 2))
+
+        def test_engine_only_sees_what_the_last_test_left(cachesync_engine):
+            # It takes no reset: nothing may have deleted the 3 rows of the last test.
+            with cachesync_engine.connect() as conn:
+                assert count(conn) == 3
+        """
+    )
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=13)
+
+
+@pytest.mark.usefixtures("models")
 def test_rollback_mode_app_session_joins_the_test_transaction(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
