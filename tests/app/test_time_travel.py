@@ -48,7 +48,9 @@ def test_cached_lot_is_served_until_its_ttl_then_refreshed(
 ) -> None:
     lot = kit.lot(cents=6000)
     assert kit.client.get(f"/parking-lots/{lot}").get_json()["price_per_hour_cents"] == 6000
-    assert 9_990 < cachesync.redis.pttl(cachesync.key(f"parking_lot:{lot}")) <= 10_000
+    # A real server's TTLs count down in real time until the clock moves them: a loaded
+    # machine can take tens of milliseconds from the fill to this line.
+    assert 9_000 < cachesync.redis.pttl(cachesync.key(f"parking_lot:{lot}")) <= 10_000
     change_price_behind_the_app(cachesync, lot, 9000)
 
     cachesync_clock.advance(9.9)
