@@ -45,7 +45,7 @@ class CacheSync:
         self,
         *,
         redis: redis.Redis,
-        db: Session,
+        db: Session | Callable[[], Session],
         engine: sa.Engine,
         bind: sa.Engine | sa.Connection,
         key_prefix: str,
@@ -57,7 +57,8 @@ class CacheSync:
         ttl_policy: Callable[[], TtlPolicy | None] = lambda: None,
     ) -> None:
         self.redis = redis
-        self.db = db
+        # The Session is made on first use: most tests hand the app ``bind`` and never ask.
+        self._db = db
         self.engine = engine
         self.bind = bind
         self.key_prefix = key_prefix
@@ -67,6 +68,13 @@ class CacheSync:
         self._list_keys = list_keys
         self._fixture = fixture
         self._ttl_policy = ttl_policy
+
+    @property
+    def db(self) -> Session:
+        """The test's Session (isolated by the chosen reset strategy)."""
+        if not isinstance(self._db, Session):
+            self._db = self._db()
+        return self._db
 
     def key(self, name: str) -> str:
         """``name`` inside the test's keyspace (with ``key_prefix`` in front)."""

@@ -40,12 +40,16 @@ class TestSql:
 
     __test__ = False
 
-    session: Session
+    get_session: Callable[[], Session]  # made on first use
     bind: sa.Engine | sa.Connection
     engine: sa.Engine
     strategy: DbReset
     reset: Callable[[], None]
     close: Callable[[], None]
+
+    @property
+    def session(self) -> Session:
+        return self.get_session()
 
 
 @pytest.fixture(scope="session")
@@ -204,17 +208,26 @@ def _rollback_sql(store: SqlStore) -> TestSql:
         store.tracker.ignored_connection = None
         scope.close()
 
-    return TestSql(scope.session, scope.connection, store.engine, "rollback", reset, close)
+    return TestSql(lambda: scope.session, scope.connection, store.engine, "rollback", reset, close)
 
 
 def _truncate_sql(store: SqlStore) -> TestSql:
-    session = Session(bind=store.engine)
+    made: list[Session] = []
+
+    def get_session() -> Session:
+        if not made:
+            made.append(Session(bind=store.engine))
+        return made[0]
+
+    def close() -> None:
+        if made:
+            made[0].close()
 
     def reset() -> None:
-        session.close()
+        close()
         store.truncator.reset(restart_all_sequences=True)
 
-    return TestSql(session, store.engine, store.engine, "truncate", reset, session.close)
+    return TestSql(get_session, store.engine, store.engine, "truncate", reset, close)
 
 
 @pytest.fixture
@@ -253,7 +266,7 @@ def cachesync(
     runtime = request.config.stash[RUNTIME_KEY]
     return CacheSync(
         redis=client,
-        db=test_sql.session,
+        db=test_sql.get_session,
         engine=test_sql.engine,
         bind=test_sql.bind,
         key_prefix=_cachesync_keyspace.key_prefix,

@@ -21,17 +21,26 @@ class RollbackScope:
         self.connection = engine.connect()
         use_explicit_begin(self.connection)
         self._transaction = self.connection.begin()
-        self.session = Session(bind=self.connection, join_transaction_mode="create_savepoint")
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        """The test's Session on the connection, made on first use (most tests never ask)."""
+        if self._session is None:
+            self._session = Session(bind=self.connection, join_transaction_mode="create_savepoint")
+        return self._session
 
     def reset(self) -> None:
         """Discard everything written so far and start again, with the same Session."""
-        self.session.close()
+        if self._session is not None:
+            self._session.close()
         if self._transaction.is_active:
             self._transaction.rollback()
         self._transaction = self.connection.begin()
 
     def close(self) -> None:
-        self.session.close()
+        if self._session is not None:
+            self._session.close()
         if self._transaction.is_active:
             self._transaction.rollback()
         use_explicit_begin(self.connection, enabled=False)
