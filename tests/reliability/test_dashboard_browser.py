@@ -129,8 +129,14 @@ def test_dashboard_renders_and_updates_in_chromium(
     key_rows = browser.find_elements(By.CSS_SELECTOR, "#patterns td")
     cells = [c.text for c in key_rows]
     assert f"parking_lot:{lots[0]}" in cells
-    ttl = int(cells[cells.index(f"parking_lot:{lots[0]}") + 1])
-    assert 0 < ttl <= app.config["CACHE_PARKING_TTL"] * 1000
+    shown = key_rows[cells.index(f"parking_lot:{lots[0]}") + 1]
+    ttl_ms = int(shown.get_attribute("data-ttl-ms"))
+    assert 0 < ttl_ms <= app.config["CACHE_PARKING_TTL"] * 1000
+    # Read by a person: seconds with one decimal under a minute (the testing TTL is 5 s).
+    seconds, unit = shown.text.split(" ")
+    assert unit == "s", shown.text
+    assert len(seconds.split(".")[1]) == 1, shown.text
+    assert abs(float(seconds) - ttl_ms / 1000) <= 0.05, (shown.text, ttl_ms)
     memory = browser.find_element(By.ID, "memory").text
     assert memory not in ("", "\u2013", "n/a"), memory
     ratio_before = browser.find_element(By.ID, "ratio").text
