@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, cast
 
 from flask import Blueprint, Response, jsonify
@@ -25,12 +26,13 @@ MAX_SPOTS = 1000
 _FIELDS = ("name", "address", "pincode", "price_per_hour", "number_of_spots")
 
 
+def _lot_detail(lot_id: int) -> tuple[str, Callable[[], dict[str, Any] | None]]:
+    """The cache key of a lot's detail and its loader from the database."""
+    return cache_keys.parking_lot(lot_id), lambda: queries.lot_detail(get_session(), lot_id)
+
+
 def _cached_lot(lot_id: int) -> dict[str, Any]:
-    data = cached(
-        cache_keys.parking_lot(lot_id),
-        lambda: queries.lot_detail(get_session(), lot_id),
-        "CACHE_PARKING_TTL",
-    )
+    data = cached(*_lot_detail(lot_id), "CACHE_PARKING_TTL")
     if data is None:
         raise not_found("parking lot", lot_id)
     return data
@@ -127,11 +129,7 @@ def list_lots() -> Response:
 
 @bp.get("/<id:lot_id>")
 def get_lot(lot_id: int) -> Response:
-    response = cached_response(
-        cache_keys.parking_lot(lot_id),
-        lambda: queries.lot_detail(get_session(), lot_id),
-        "CACHE_PARKING_TTL",
-    )
+    response = cached_response(*_lot_detail(lot_id), "CACHE_PARKING_TTL")
     if response is None:
         raise not_found("parking lot", lot_id)
     return response
