@@ -6,6 +6,8 @@ key and row is still there.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import redis
 import sqlalchemy as sa
@@ -96,34 +98,40 @@ def test_foreign_sqlite_file_is_refused_and_untouched(
     engine.dispose()
 
 
+@pytest.fixture
+def owner(backend: Backend) -> Iterator[redis.Redis]:
+    """A client of the inner runs' Redis database, emptied before and after the test."""
+    assert backend.redis_url is not None
+    client = redis.Redis.from_url(backend.redis_url)
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()
+
+
 @needs_real_redis
 @pytest.mark.parametrize("isolation", ["db", "prefix"])
 def test_foreign_redis_keys_are_refused_and_untouched(
-    pytester: pytest.Pytester, backend: Backend, isolation: str
+    pytester: pytest.Pytester, owner: redis.Redis, isolation: str
 ) -> None:
-    assert backend.redis_url is not None
-    owner = redis.Redis.from_url(backend.redis_url)
-    owner.flushdb()
     owner.set("customer:1", "alice")
     owner.set("cachesync:main:customer:2", "bob")
-    try:
-        pytester.makepyfile(WRITER)
-        result = pytester.runpytest(f"--cachesync-redis-isolation={isolation}")
-        _assert_refused_once(
-            result,
-            "cachesync refused to empty Redis database *: it holds 2 key(s) and no test "
-            "sentinel*--cachesync-allow-foreign-redis*No key was touched.",
-        )
-        assert sorted(owner.keys("*")) == [b"cachesync:main:customer:2", b"customer:1"]
-        result = pytester.runpytest(
-            f"--cachesync-redis-isolation={isolation}", "--cachesync-allow-foreign-redis"
-        )
-        result.assert_outcomes(passed=1)
-        # Claimed: later runs need no override.
-        pytester.runpytest(f"--cachesync-redis-isolation={isolation}").assert_outcomes(passed=1)
-    finally:
-        owner.flushdb()
-        owner.close()
+    pytester.makepyfile(WRITER)
+    result = pytester.runpytest(f"--cachesync-redis-isolation={isolation}")
+    _assert_refused_once(
+        result,
+        "cachesync refused to empty Redis database *: it holds 2 key(s) and no test "
+        "sentinel*--cachesync-allow-foreign-redis*No key was touched.",
+    )
+    assert sorted(owner.keys("*")) == [b"cachesync:main:customer:2", b"customer:1"]
+    result = pytester.runpytest(
+        f"--cachesync-redis-isolation={isolation}", "--cachesync-allow-foreign-redis"
+    )
+    result.assert_outcomes(passed=1)
+    # Claimed: later runs need no override.
+    pytester.runpytest(f"--cachesync-redis-isolation={isolation}").assert_outcomes(passed=1)
 
 
 SENTINEL_THEN_DEATH = {
@@ -152,23 +160,16 @@ def test_second(cachesync):
 
 @needs_real_redis
 def test_sentinel_marks_the_database_between_tests_even_when_the_process_dies(
-    pytester: pytest.Pytester, backend: Backend
+    pytester: pytest.Pytester, owner: redis.Redis
 ) -> None:
-    assert backend.redis_url is not None
-    owner = redis.Redis.from_url(backend.redis_url)
-    owner.flushdb()
-    try:
-        pytester.makepyfile(**SENTINEL_THEN_DEATH)
-        died = pytester.runpytest_subprocess("-p", "no:randomly")
-        assert died.ret == 3, died.stdout.str()
-        # The sentinel was sent after test_second without waiting for its reply, then the
-        # process died: the server still has it, so the next run knows the keys are a test's.
-        assert sorted(owner.keys("*")) == [b"cachesync:sentinel", b"second"]
-        (pytester.path / "conftest.py").unlink()
-        pytester.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=2)
-    finally:
-        owner.flushdb()
-        owner.close()
+    pytester.makepyfile(**SENTINEL_THEN_DEATH)
+    died = pytester.runpytest_subprocess("-p", "no:randomly")
+    assert died.ret == 3, died.stdout.str()
+    # The sentinel was sent after test_second without waiting for its reply, then the
+    # process died: the server still has it, so the next run knows the keys are a test's.
+    assert sorted(owner.keys("*")) == [b"cachesync:sentinel", b"second"]
+    (pytester.path / "conftest.py").unlink()
+    pytester.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=2)
 
 
 @needs_real_redis
