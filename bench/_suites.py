@@ -1,9 +1,10 @@
 """Generated pytest suites run in a subprocess, with each test's own duration recorded.
 
 A suite is a directory with a `conftest.py` (the fixtures under measurement) and a test module of
-`count` identical tests; `bench._recorder` records pytest's own setup + call + teardown duration
-of every test. Medians of those per-test durations leave out interpreter start-up, plugin loading
-and session fixtures, which the first test or the collection pays once.
+`count` identical tests; `bench._recorder` records the time of every test's whole run protocol
+(its cycle) and pytest's own setup + call + teardown durations. Medians of those per-test figures
+leave out interpreter start-up, plugin loading and session fixtures, which the first test or the
+collection pays once.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class SuiteRun:
 
     wall_s: float
     durations_ms: list[float]
+    cycles: dict[str, float]  # ms by test name (node id without the file); empty under xdist
     passed: int
     failed: int
     exit_code: int
@@ -60,12 +62,14 @@ def bench_python() -> Path:
     return BENCH_PYTHON
 
 
-def write_suite(directory: Path, conftest: str, count: int) -> None:
+def write_suite(directory: Path, conftest: str, count: int, *, module: str | None = None) -> None:
+    """The suite's files; `module` replaces the test module of `count` identical tests."""
     directory.mkdir(parents=True, exist_ok=True)
     # An ini file of its own keeps the project's pytest settings (testpaths, addopts) out.
     (directory / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     (directory / "conftest.py").write_text(conftest, encoding="utf-8")
-    (directory / "test_generated.py").write_text(_TEST_MODULE.format(count=count), encoding="utf-8")
+    text = module if module is not None else _TEST_MODULE.format(count=count)
+    (directory / "test_generated.py").write_text(text, encoding="utf-8")
 
 
 def run_suite(
@@ -108,7 +112,7 @@ def run_suite(
     finally:
         stop_group(process)
         wall_s = time.perf_counter() - start
-        durations, outcomes = _read_record(record_path)
+        cycles, durations, outcomes = _read_record(record_path)
         record_path.unlink(missing_ok=True)
     passed = list(outcomes.values()).count("passed")
     failed = list(outcomes.values()).count("failed")
@@ -117,6 +121,7 @@ def run_suite(
     return SuiteRun(
         wall_s=wall_s,
         durations_ms=[seconds * 1000.0 for seconds in durations.values()],
+        cycles={test.rpartition("::")[2]: seconds * 1000.0 for test, seconds in cycles.items()},
         passed=passed,
         failed=failed,
         exit_code=process.returncode if process.returncode is not None else -1,
@@ -124,18 +129,19 @@ def run_suite(
     )
 
 
-def _read_record(path: Path) -> tuple[dict[str, float], dict[str, str]]:
-    """Per-test durations (s) and outcomes by node id, as the suite's recorder hook wrote them."""
+def _read_record(path: Path) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+    """Per-test cycles and durations (s) and outcomes by node id, as the recorder wrote them."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
-        return {}, {}
+        return {}, {}, {}
     if not text:
-        return {}, {}
+        return {}, {}, {}
     record = json.loads(text)
+    cycles = {str(k): float(v) for k, v in record["cycles"].items()}
     durations = {str(k): float(v) for k, v in record["durations"].items()}
     outcomes = {str(k): str(v) for k, v in record["outcomes"].items()}
-    return durations, outcomes
+    return cycles, durations, outcomes
 
 
 def _counts_from_summary(output: str) -> tuple[int, int]:

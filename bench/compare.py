@@ -1,9 +1,19 @@
 """Per-test isolation cost of pytest-cachesync against the tools users would pick instead.
 
-Every variant runs the same generated suite (each test asserts it starts from empty stores, then
-writes one Redis key and one row) in its own pytest subprocess. A variant's per-test overhead is
-the median per-test duration (setup + call + teardown, as pytest reports it) minus the median of
-the no-isolation control on the same backend, measured in the same run.
+Every variant runs the same generated tests (each asserts it starts from empty stores, then
+writes one Redis key and one row) in pytest subprocesses. A test's time is its cycle: the wall
+time of its whole run protocol (setup, call, teardown and their reports), so work a fixture
+leaves for between its phases is counted too. Its overhead is its median cycle minus that of the
+no-isolation control on the same backend.
+
+The machine's speed drifts within a run by more than the plugin's goals, so:
+- the plugin's tests run in the same process as their control, alternating with it in blocks
+  of BLOCK tests; each round gives one overhead (median plugin cycle - median control cycle in
+  that process), and the figure is the median over ROUNDS rounds;
+- the other tools run in processes of their own, once per round (the slow ones once), and are
+  set against the control run of the same round.
+Both controls are printed; the plugin's hooks run for its control tests too, which hides at
+most a few microseconds of its cost.
 """
 
 from __future__ import annotations
@@ -13,168 +23,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import _services
+from bench._isolation_suites import (
+    COMPARE_DB,
+    CONTROL_TEST,
+    EMBEDDED_SESSION,
+    PGPP_DB,
+    PGPP_SESSION,
+    PLUGIN_FIXTURES,
+    PLUGIN_TEST,
+    REAL_SESSION,
+    STORES,
+    control_stores,
+    fixture,
+    interleaved_module,
+)
 from bench._suites import SuiteRun, plugin_offers, run_suite, tail, write_suite
 from bench._table import Result, markdown_table, median, ratio
 
-REDIS_DB = 13
-COMPARE_DB = "bench_compare"
-PGPP_DB = "bench_pgpp"  # pytest-postgresql adds "_tmpl" for its template database
 PYTEST_REDIS_PORT = 6410
 PLUGIN_REDIS_DB = 14
 PLUGIN_DB = "bench_plugin"
-FAST_COUNT = 300
+FAST_COUNT = 150
+BLOCK = 10  # consecutive tests of one kind where plugin and control tests alternate
 SLOW_COUNT = 40  # pytest-postgresql creates a database per test: ~100x slower, one round only
-ROUNDS = 2
+ROUNDS = 6
 TIMEOUT_S = 120.0
-
-STORES = '''
-import pytest
-import sqlalchemy as sa
-
-METADATA = sa.MetaData()
-ITEM = sa.Table(
-    "item",
-    METADATA,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(50)),
-)
-COUNT_ITEMS = sa.select(sa.func.count()).select_from(ITEM)
-
-
-class RedisSide:
-    def __init__(self, client, isolated):
-        self.client, self.isolated = client, isolated
-
-    def check_clean(self, n):
-        # The previous test's key, not DBSIZE: a plugin may keep a marker key of its own.
-        left = self.client.exists(f"item:{n - 1}")
-        if self.isolated:
-            assert not left, f"item:{n - 1} left by the previous test"
-
-    def write(self, n):
-        self.client.set(f"item:{n}", n, ex=10)
-
-
-class SqlSide:
-    """Over an Engine each call is its own transaction; a Connection is the fixture's to reset."""
-
-    def __init__(self, bind, isolated):
-        self.bind, self.isolated = bind, isolated
-
-    def _execute(self, statement):
-        if isinstance(self.bind, sa.Engine):
-            with self.bind.begin() as conn:
-                result = conn.execute(statement)
-                return result.all() if statement.is_select else None
-        result = self.bind.execute(statement)
-        return result.all() if statement.is_select else None
-
-    def check_clean(self, n):
-        rows = self._execute(COUNT_ITEMS)[0][0]
-        if self.isolated:
-            assert rows == 0, f"{rows} rows left by an earlier test"
-
-    def write(self, n):
-        self._execute(ITEM.insert().values(id=n, name=f"item {n}"))
-
-
-class PsycopgSide:
-    def __init__(self, conn):
-        self.conn = conn
-
-    def check_clean(self, n):
-        rows = self.conn.execute("SELECT count(*) FROM item").fetchone()[0]
-        assert rows == 0, f"{rows} rows left by an earlier test"
-
-    def write(self, n):
-        self.conn.execute("INSERT INTO item (id, name) VALUES (%s, %s)", (n, f"item {n}"))
-        self.conn.commit()
-
-
-class Stores:
-    def __init__(self, redis_side, sql_side):
-        self.sides = (redis_side, sql_side)
-
-    def check_clean(self, n):
-        for side in self.sides:
-            side.check_clean(n)
-
-    def write(self, n):
-        for side in self.sides:
-            side.write(n)
-'''
-
-_REAL_SESSION = f"""
-import redis
-
-
-@pytest.fixture(scope="session")
-def real_redis():
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/{REDIS_DB}")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def real_engine():
-    # As the plugin's test databases are set up: commits do not wait for the WAL flush.
-    engine = sa.create_engine(
-        "postgresql+psycopg://postgres@127.0.0.1:5432/{COMPARE_DB}",
-        connect_args={{"options": "-c synchronous_commit=off"}},
-    )
-    METADATA.drop_all(engine)
-    METADATA.create_all(engine)
-    yield engine
-    METADATA.drop_all(engine)
-    engine.dispose()
-"""
-
-_EMBEDDED_SESSION = """
-import fakeredis
-
-
-@pytest.fixture(scope="session")
-def embedded_redis():
-    return fakeredis.FakeRedis(server=fakeredis.FakeServer())
-
-
-@pytest.fixture(scope="session")
-def embedded_engine(tmp_path_factory):
-    # A SQLite file with the pragmas the plugin's embedded default uses: like for like.
-    engine = sa.create_engine(f"sqlite:///{tmp_path_factory.mktemp('db') / 'control.db'}")
-
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection, _record):
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        dbapi_connection.execute("PRAGMA synchronous=OFF")
-
-    METADATA.create_all(engine)
-    yield engine
-    engine.dispose()
-"""
-
-_PGPP_SESSION = f'''
-from pytest_postgresql import factories
-
-
-def create_item_table(**connect_kwargs):
-    engine = sa.create_engine("postgresql+psycopg://", connect_args=connect_kwargs)
-    METADATA.create_all(engine)
-    engine.dispose()
-
-
-postgresql_bench_proc = factories.postgresql_noproc(
-    host="127.0.0.1", port=5432, user="postgres", dbname="{PGPP_DB}", load=[create_item_table]
-)
-postgresql_bench = factories.postgresql("postgresql_bench_proc")
-'''
-
-
-def _fixture(params: str, body: str) -> str:
-    return f"\n\n@pytest.fixture\ndef stores({params}):\n{body}\n"
-
 
 _NO_PLUGIN = ["-p", "no:cachesync", "-p", "no:xdist"]
 WITHOUT_BASELINE_PLUGINS = ["-p", "no:pytest_redis", "-p", "no:pytest_postgresql"]
@@ -191,10 +64,12 @@ class Variant:
     args: list[str] = field(default_factory=list)
     count: int = FAST_COUNT
     is_control: bool = False
+    # Its tests alternate with control tests in one process (see the module's docstring).
+    interleaved: bool = False
 
 
 def baseline_variants() -> list[Variant]:
-    real, embedded = STORES + _REAL_SESSION, STORES + _EMBEDDED_SESSION
+    real, embedded = STORES + REAL_SESSION, STORES + EMBEDDED_SESSION
     plain = "    return Stores(RedisSide({r}, {iso}), SqlSide({e}, {iso}))"
     truncate = (
         "    with real_engine.begin() as conn:\n"
@@ -211,29 +86,28 @@ def baseline_variants() -> list[Variant]:
         Variant(
             "no isolation (control)",
             "real",
-            real + _fixture("real_redis, real_engine", plain.format(**r_real, iso=False)),
+            real + fixture("real_redis, real_engine", plain.format(**r_real, iso=False)),
             [*_NO_PLUGIN, *_NO_OTHERS],
             is_control=True,
         ),
         Variant(
             "no isolation (control)",
             "embedded",
-            embedded
-            + _fixture("embedded_redis, embedded_engine", plain.format(**r_emb, iso=False)),
+            embedded + fixture("embedded_redis, embedded_engine", plain.format(**r_emb, iso=False)),
             [*_NO_PLUGIN, *_NO_OTHERS],
             is_control=True,
         ),
         Variant(
             "TRUNCATE + FLUSHDB",
             "real",
-            real + _fixture("real_redis, real_engine", truncate + plain.format(**r_real, iso=True)),
+            real + fixture("real_redis, real_engine", truncate + plain.format(**r_real, iso=True)),
             [*_NO_PLUGIN, *_NO_OTHERS],
         ),
         Variant(
             "drop_all/create_all + FLUSHDB",
             "real",
             real
-            + _fixture(
+            + fixture(
                 "real_redis, real_engine",
                 recreate.format(**r_real) + plain.format(**r_real, iso=True),
             ),
@@ -243,7 +117,7 @@ def baseline_variants() -> list[Variant]:
             "drop_all/create_all + FLUSHDB",
             "embedded",
             embedded
-            + _fixture(
+            + fixture(
                 "embedded_redis, embedded_engine",
                 recreate.format(**r_emb) + plain.format(**r_emb, iso=True),
             ),
@@ -253,7 +127,7 @@ def baseline_variants() -> list[Variant]:
             "pytest-redis redisdb",
             "real",
             real
-            + _fixture(
+            + fixture(
                 "redisdb, real_engine",
                 "    return Stores(RedisSide(redisdb, True), SqlSide(real_engine, False))",
             ),
@@ -263,8 +137,8 @@ def baseline_variants() -> list[Variant]:
             "pytest-postgresql per-test database",
             "real",
             real
-            + _PGPP_SESSION
-            + _fixture(
+            + PGPP_SESSION
+            + fixture(
                 "real_redis, postgresql_bench",
                 "    return Stores(RedisSide(real_redis, False), PsycopgSide(postgresql_bench))",
             ),
@@ -275,8 +149,8 @@ def baseline_variants() -> list[Variant]:
             "pytest-redis + pytest-postgresql",
             "real",
             real
-            + _PGPP_SESSION
-            + _fixture(
+            + PGPP_SESSION
+            + fixture(
                 "redisdb, postgresql_bench",
                 "    return Stores(RedisSide(redisdb, True), PsycopgSide(postgresql_bench))",
             ),
@@ -286,17 +160,6 @@ def baseline_variants() -> list[Variant]:
     ]
 
 
-PLUGIN_FIXTURES = """
-
-@pytest.fixture(scope="session")
-def cachesync_metadata():
-    return METADATA
-
-
-@pytest.fixture
-def stores(cachesync):
-    return Stores(RedisSide(cachesync.redis, True), SqlSide(cachesync.bind, True))
-"""
 PLUGIN_NAME = "pytest-cachesync"
 
 
@@ -322,15 +185,16 @@ def plugin_variants(strategies: tuple[str, ...]) -> list[Variant]:
             args = [*_NO_OTHERS, f"--cachesync-db-reset={strategy}"]
             if backend == "real":
                 args += plugin_real_args()
+            conftest = STORES + control_stores(backend) + PLUGIN_FIXTURES
             variants.append(
-                Variant(f"{PLUGIN_NAME} {strategy}", backend, STORES + PLUGIN_FIXTURES, args)
+                Variant(f"{PLUGIN_NAME} {strategy}", backend, conftest, args, interleaved=True)
             )
     return variants
 
 
 @dataclass(frozen=True)
 class Measured:
-    """A variant's runs; its per-test figure is the median over the tests of all of them."""
+    """A variant's runs, one per round."""
 
     variant: Variant
     runs: list[SuiteRun]
@@ -339,11 +203,18 @@ class Measured:
     def ok(self) -> bool:
         return all(run.ok for run in self.runs)
 
+    def round_ms(self, prefix: str = "") -> list[float]:
+        """Median cycle per test of each round, of the tests whose name starts with `prefix`."""
+        return [
+            median(ms for test, ms in run.cycles.items() if test.startswith(prefix))
+            for run in self.runs
+        ]
+
     @property
     def per_test_ms(self) -> float | None:
         if not self.ok:
             return None
-        return median(ms for run in self.runs for ms in run.durations_ms)
+        return median(self.round_ms(PLUGIN_TEST if self.variant.interleaved else ""))
 
     @property
     def wall_s(self) -> float:
@@ -351,33 +222,52 @@ class Measured:
 
 
 def measure(variants: list[Variant], workdir: Path) -> list[Measured]:
-    """Run every variant; fast ones again in a second round, so drift hits all variants alike."""
+    """Run every variant once per round (slow ones in the first round only)."""
     measured = [Measured(variant, []) for variant in variants]
     for round_number in range(ROUNDS):
         for index, item in enumerate(measured):
-            if round_number > 0 and item.variant.count == SLOW_COUNT:
+            variant = item.variant
+            if round_number > 0 and variant.count == SLOW_COUNT:
                 continue
             suite = workdir / f"suite_{index}"
             if round_number == 0:
-                write_suite(suite, item.variant.conftest, item.variant.count)
-            run = run_suite(suite, item.variant.args, timeout_s=TIMEOUT_S)
+                module = interleaved_module(variant.count, BLOCK) if variant.interleaved else None
+                write_suite(suite, variant.conftest, variant.count, module=module)
+            run = run_suite(suite, variant.args, timeout_s=TIMEOUT_S)
             if not run.ok:
-                print(f"  {item.variant.name} ({item.variant.backend}) FAILED:\n{tail(run.output)}")
+                print(f"  {variant.name} ({variant.backend}) FAILED:\n{tail(run.output)}")
             item.runs.append(run)
     return measured
 
 
+def overhead_of(item: Measured, control: Measured) -> float | None:
+    """Median over rounds of the variant's per-test time minus its control's in that round.
+
+    The control of an interleaved variant is its own control tests; a variant run in fewer
+    rounds than the control (the slow ones) is set against the control's median.
+    """
+    if not item.ok or not control.ok:
+        return None
+    if item.variant.interleaved:
+        own, base = item.round_ms(PLUGIN_TEST), item.round_ms(CONTROL_TEST)
+    else:
+        own, base = item.round_ms(), control.round_ms()
+    if len(own) == len(base):
+        return median(mine - theirs for mine, theirs in zip(own, base, strict=True))
+    return median(own) - median(base)
+
+
 def overhead_ms(measured: list[Measured]) -> dict[tuple[str, str], float | None]:
     """Per-test overhead of each variant over its backend's control, keyed by (name, backend)."""
-    controls = {m.variant.backend: m.per_test_ms for m in measured if m.variant.is_control}
+    controls = {m.variant.backend: m for m in measured if m.variant.is_control}
     overheads: dict[tuple[str, str], float | None] = {}
     for item in measured:
         control = controls.get(item.variant.backend)
-        own = item.per_test_ms
-        if item.variant.is_control or own is None or control is None:
-            overheads[(item.variant.name, item.variant.backend)] = None
+        key = (item.variant.name, item.variant.backend)
+        if item.variant.is_control or control is None:
+            overheads[key] = None
         else:
-            overheads[(item.variant.name, item.variant.backend)] = own - control
+            overheads[key] = overhead_of(item, control)
     return overheads
 
 

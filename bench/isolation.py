@@ -133,6 +133,8 @@ class Variants:
 
     def plugin_truncate_teardown(self) -> None:
         self.close_plain()
+        # As the fixture does when the next test resets: the deletions leave now.
+        self.truncator.start_reset(restart_all_sequences=True)
         self.keyspace.mark()
 
     def flushdb_fresh_client_setup(self) -> None:

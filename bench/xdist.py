@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench._app_suite import write_app_suite
+from bench._isolation_suites import PLUGIN_FIXTURES, STORES
 from bench._suites import SuiteRun, plugin_offers, run_suite, tail, write_suite
 from bench._table import Result, markdown_table, ratio
-from bench.compare import PLUGIN_FIXTURES, STORES, WITHOUT_BASELINE_PLUGINS, plugin_real_args
+from bench.compare import WITHOUT_BASELINE_PLUGINS, plugin_real_args
 
 TESTS = 1000
 WORKERS = 2

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from .databases import TestDatabase, plan_database
 from .engines import make_engine
 from .facade import CacheSync
-from .markers import marker_options
+from .markers import MARKER_NAME, marker_options
 from .redis_keyspace import RedisKeyspace
 from .rollback import RollbackScope
 from .runtime import RUNTIME_KEY, Runtime
@@ -66,6 +66,9 @@ def _cachesync_runtime(pytestconfig: pytest.Config) -> Runtime:
 
 _TEST_REDIS = pytest.StashKey[redis.Redis]()
 _TEST_SQL = pytest.StashKey[TestSql]()
+# The test pytest runs next (None after the last one, or when the session stops early), set by
+# the plugin's teardown hook before the test's fixtures are torn down.
+NEXT_ITEM = pytest.StashKey["pytest.Item | None"]()
 
 
 @pytest.fixture(scope="session")
@@ -183,9 +186,10 @@ def _test_sql(request: pytest.FixtureRequest, store: SqlStore) -> TestSql:
     strategy = options.db_reset or store.default_strategy
     if options.reset:
         # Rows committed outside a rolled-back transaction (truncate mode, or an app engine
-        # that bypassed the test's connection) are deleted before the test, never after.
+        # that bypassed the test's connection) are gone before the test starts: deletions sent
+        # after the previous test are waited for here, and tables written since are emptied.
         store.truncator.reset(restart_all_sequences=strategy == "truncate")
-    test_sql = _rollback_sql(store) if strategy == "rollback" else _truncate_sql(store)
+    test_sql = _rollback_sql(store) if strategy == "rollback" else _truncate_sql(store, item)
     item.stash[_TEST_SQL] = test_sql
 
     def teardown() -> None:
@@ -211,7 +215,7 @@ def _rollback_sql(store: SqlStore) -> TestSql:
     return TestSql(lambda: scope.session, scope.connection, store.engine, "rollback", reset, close)
 
 
-def _truncate_sql(store: SqlStore) -> TestSql:
+def _truncate_sql(store: SqlStore, item: pytest.Item) -> TestSql:
     made: list[Session] = []
 
     def get_session() -> Session:
@@ -219,15 +223,35 @@ def _truncate_sql(store: SqlStore) -> TestSql:
             made.append(Session(bind=store.engine))
         return made[0]
 
-    def close() -> None:
+    def close_session() -> None:
         if made:
             made[0].close()
 
     def reset() -> None:
-        close()
+        close_session()
         store.truncator.reset(restart_all_sequences=True)
 
+    def close() -> None:
+        close_session()
+        if _resets_sql(item.stash.get(NEXT_ITEM, None)):
+            # The server deletes the test's rows while pytest moves on to the next test, whose
+            # setup waits for that (and deletes whatever was written in between). Only then:
+            # a next test with reset=False, or none at all (the last, or -x after a failure),
+            # finds the rows as this test left them.
+            store.truncator.start_reset(restart_all_sequences=True)
+
     return TestSql(get_session, store.engine, store.engine, "truncate", reset, close)
+
+
+def _resets_sql(item: pytest.Item | None) -> bool:
+    """Whether ``item`` empties the SQL tables before it runs (an invalid marker counts as no)."""
+    if item is None:
+        return False
+    names = getattr(item, "fixturenames", ())
+    if "cachesync" not in names and "cachesync_db" not in names:
+        return False
+    marker = item.get_closest_marker(MARKER_NAME)
+    return marker is None or marker.kwargs.get("reset", True) is True
 
 
 @pytest.fixture

@@ -39,6 +39,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     preflight(session.config, session.config.stash[RUNTIME_KEY])
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    # Before pytest tears the test's fixtures down: they look at what runs next.
+    item.stash[fixtures.NEXT_ITEM] = nextitem
+
+
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     from .header import header_lines
 

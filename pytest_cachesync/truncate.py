@@ -12,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from .inflight_query import InFlightQuery
+
 _WRITE = re.compile(
     r"^\s*(?:insert\s+(?:or\s+\w+\s+)?into|update(?:\s+or\s+\w+)?|delete\s+from|replace\s+into)"
     r"\s+((?:\"[^\"]+\"|\w+)(?:\.(?:\"[^\"]+\"|\w+))?)",
@@ -88,6 +90,10 @@ class Truncator:
     The deletions go through one driver connection kept for the session, straight to the
     driver: they are the plugin's own statements, without parameters, and a pool checkout
     plus SQLAlchemy's execution path cost more than the deletions themselves.
+
+    On PostgreSQL with psycopg, ``start_reset`` hands the deletions to the server right after a
+    test and returns at once; the server runs them while pytest reports the test and sets the
+    next one up, and ``reset`` before the next test reads their outcome.
     """
 
     def __init__(self, engine: sa.Engine, metadata: sa.MetaData, tracker: WriteTracker) -> None:
@@ -98,6 +104,8 @@ class Truncator:
         self._sequences: dict[sa.Table, list[str]] | None = None
         self._has_sqlite_sequence: bool | None = None
         self._kept: sa.Connection | None = None
+        # Deletions sent and not yet waited for, with the tables they empty.
+        self._in_flight: tuple[InFlightQuery, list[sa.Table], list[sa.Table]] | None = None
 
     def _driver(self) -> Any:
         """The session's driver connection for deletions (autocommit on PostgreSQL)."""
@@ -111,55 +119,127 @@ class Truncator:
         return self._kept.connection.dbapi_connection
 
     def close(self) -> None:
-        """Return the kept connection (call before disposing of the engine)."""
-        if self._kept is not None:
-            self._kept.close()
-            self._kept = None
+        """Wait for deletions in flight, then return the kept connection (call before
+        disposing of the engine)."""
+        try:
+            self._settle()
+        finally:
+            if self._kept is not None:
+                self._kept.close()
+                self._kept = None
 
     def _discard(self) -> None:
+        self._in_flight = None
         if self._kept is not None:
             self._kept.invalidate()
             self._kept = None
 
     def reset(self, *, restart_all_sequences: bool = False) -> None:
         """Empty the dirty tables; with ``restart_all_sequences`` also restart the sequences
-        that rolled-back inserts advanced (so ids start at 1 again, as truncate promises)."""
+        that rolled-back inserts advanced (so ids start at 1 again, as truncate promises).
+
+        Deletions sent earlier are waited for first; tables written since are emptied now.
+        """
+        self._settle()
+        tables, restart = self._take_dirty(restart_all_sequences)
+        if not tables and not restart:
+            return
+        driver = self._driver()
+        statements = self._statements(driver, tables, restart)
+        try:
+            cursor = driver.cursor()
+            try:
+                if self._postgres:
+                    cursor.execute(";".join(statements))
+                else:
+                    for statement in statements:
+                        cursor.execute(statement)
+                    driver.commit()
+            finally:
+                cursor.close()
+        except BaseException as error:
+            self._failed(error, tables, restart)
+            raise
+
+    def start_reset(self, *, restart_all_sequences: bool = False) -> None:
+        """Start emptying the dirty tables: without waiting where the driver allows it.
+
+        psycopg on PostgreSQL sends the deletions and returns; the next ``reset`` (or
+        ``close``) reads their outcome. Other drivers empty the tables at once. Tables written
+        after this call stay dirty, so the next ``reset`` empties them too.
+        """
+        self._settle()
+        pgconn = getattr(self._driver(), "pgconn", None) if self._postgres else None
+        if pgconn is None:
+            self.reset(restart_all_sequences=restart_all_sequences)
+            return
+        tables, restart = self._take_dirty(restart_all_sequences)
+        if not tables and not restart:
+            return
+        try:
+            query = ";".join(self._statements(self._driver(), tables, restart))
+            self._in_flight = (InFlightQuery.send(pgconn, query), tables, restart)
+        except BaseException as error:
+            self._failed(error, tables, restart)
+            raise
+
+    def _failed(
+        self, error: BaseException, tables: list[sa.Table], restart: list[sa.Table]
+    ) -> None:
+        """A broken or half-used connection is not kept, and the tables stay dirty: the next
+        reset starts afresh."""
+        self._discard()
+        self._restore_dirty(tables, restart)
+        if isinstance(error, Exception):
+            # It surfaces at the setup of a later test: say where it comes from.
+            error.add_note(
+                "cachesync: deleting the rows that earlier tests wrote failed; the tables stay "
+                "marked and are emptied again before the next test."
+            )
+
+    def _settle(self) -> None:
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return
+        query, tables, restart = in_flight
+        try:
+            query.wait()
+        except BaseException as error:
+            self._failed(error, tables, restart)
+            raise
+
+    def _take_dirty(self, restart_all_sequences: bool) -> tuple[list[sa.Table], list[sa.Table]]:
+        """The dirty tables in deletion order, and those whose sequences restart; the tracker
+        starts afresh, so what is written from now on is dirty again."""
         dirty = self.tracker.dirty
         sequence_dirty = self.tracker.sequence_dirty if restart_all_sequences else set()
         if not dirty and not sequence_dirty:
-            return
+            return [], []
         tables = [table for table in self.order if table in dirty]
         restart = [table for table in self.order if table in dirty or table in sequence_dirty]
-        driver = self._driver()
-        preparer = self.engine.dialect.identifier_preparer
-        statements = [f"DELETE FROM {preparer.format_table(table)}" for table in tables]
-        statements += self._restart_sequences(driver, restart)
-        try:
-            if self._postgres:
-                driver.execute(";".join(statements))
-            else:
-                cursor = driver.cursor()
-                try:
-                    for statement in statements:
-                        cursor.execute(statement)
-                finally:
-                    cursor.close()
-                driver.commit()
-        except BaseException:
-            # A broken or half-used connection is not kept: the next reset starts afresh.
-            self._discard()
-            raise
         dirty.clear()
         sequence_dirty.clear()
+        return tables, restart
+
+    def _restore_dirty(self, tables: list[sa.Table], restart: list[sa.Table]) -> None:
+        self.tracker.dirty.update(tables)
+        self.tracker.sequence_dirty.update(restart)
+
+    def _statements(
+        self, driver: Any, tables: list[sa.Table], restart: list[sa.Table]
+    ) -> list[str]:
+        preparer = self.engine.dialect.identifier_preparer
+        statements = [f"DELETE FROM {preparer.format_table(table)}" for table in tables]
+        return statements + self._restart_sequences(driver, restart)
 
     def _restart_sequences(self, driver: Any, tables: list[sa.Table]) -> list[str]:
         if self.engine.dialect.name == "sqlite":
             if self._has_sqlite_sequence is None:
                 # Only the metadata's tables matter, and they were all created before the
                 # first test: whether any of them has AUTOINCREMENT does not change.
-                found = driver.execute(
-                    "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
-                ).fetchone()
+                found = _fetch_one(
+                    driver, "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
+                )
                 self._has_sqlite_sequence = found is not None
             if not self._has_sqlite_sequence or not tables:
                 return []
@@ -180,10 +260,22 @@ class Truncator:
             found: dict[sa.Table, list[str]] = {}
             for table in self.order:
                 for column in table.columns:
-                    row = driver.execute(
-                        "SELECT pg_get_serial_sequence(%s, %s)", (table.fullname, column.name)
-                    ).fetchone()
+                    row = _fetch_one(
+                        driver,
+                        "SELECT pg_get_serial_sequence(%s, %s)",
+                        (table.fullname, column.name),
+                    )
                     if row and row[0]:
                         found.setdefault(table, []).append(str(row[0]))
             self._sequences = found
         return self._sequences
+
+
+def _fetch_one(driver: Any, statement: str, parameters: tuple[Any, ...] = ()) -> Any:
+    # A DB-API cursor: driver connections do not all have execute() (psycopg2 has not).
+    cursor = driver.cursor()
+    try:
+        cursor.execute(statement, parameters)
+        return cursor.fetchone()
+    finally:
+        cursor.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Backend
+from .conftest import Backend, needs_real_db
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -166,6 +166,121 @@ def test_truncate_tests_in_a_row_each_start_empty(pytester: pytest.Pytester) -> 
         """
     )
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=13)
+
+
+@pytest.mark.usefixtures("models")
+def test_truncate_deletes_rows_written_after_the_test_ended(pytester: pytest.Pytester) -> None:
+    # On PostgreSQL the deletions leave at the test's teardown, without waiting. A fixture torn
+    # down later still writes: its rows must be gone before the next test all the same.
+    pytester.makepyfile(
+        """
+        import pytest
+        from models import items, count
+
+        pytestmark = pytest.mark.cachesync(db_reset="truncate")
+
+        @pytest.fixture
+        def late_writer(cachesync_engine):
+            yield
+            with cachesync_engine.begin() as conn:
+                conn.execute(items.insert().values(name="written after the test"))
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_starts_empty(late_writer, cachesync, n):
+            assert count(cachesync.db) == 0
+            with cachesync.engine.begin() as conn:
+                conn.execute(items.insert().values(name="the test's own"))
+        """
+    )
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=4)
+
+
+@pytest.mark.usefixtures("models")
+def test_truncate_a_failed_test_keeps_its_rows_when_the_session_stops(
+    pytester: pytest.Pytester, backend: Backend
+) -> None:
+    # What a developer finds in a kept database after -x stopped the run: the rows of the
+    # test that failed, not those of the test before it.
+    pytester.makepyfile(
+        """
+        import pytest
+        import sqlalchemy as sa
+        from models import items
+
+        @pytest.mark.cachesync(db_reset="truncate")
+        @pytest.mark.parametrize("n", range(3))
+        def test_writes_then_fails_at_the_second(cachesync, n):
+            with cachesync.engine.begin() as conn:
+                conn.execute(items.insert().values(name=f"row of test {n}"))
+            assert n != 1
+
+        def test_look(cachesync_engine):
+            with cachesync_engine.connect() as conn:
+                names = conn.execute(sa.select(items.c.name)).scalars().all()
+            assert names == ["row of test 1"]
+        """
+    )
+    # The default SQLite file lives in each run's basetemp: name one that outlives the run.
+    kept = ["--cachesync-reuse-db"]
+    if backend.db_url is None:
+        kept.append("--cachesync-db-url=sqlite:///app.db")
+    stopped = pytester.runpytest("-p", "no:randomly", "-x", *kept, "-k", "not look")
+    stopped.assert_outcomes(passed=1, failed=1)
+    pytester.runpytest(*kept, "-k", "look").assert_outcomes(passed=1)
+    # Without --cachesync-reuse-db the database starts afresh: the look finds nothing.
+    pytester.runpytest(*kept[1:], "-k", "look").assert_outcomes(failed=1)
+
+
+@needs_real_db
+@pytest.mark.usefixtures("models")
+def test_truncate_deletion_sent_after_a_test_that_fails_errors_the_next_setup(
+    pytester: pytest.Pytester,
+) -> None:
+    # The deletions of test_1 run on the server after its teardown; a trigger makes them fail.
+    # The next test that resets gets the error at its setup, and the rows stay dirty: once the
+    # trigger is gone, the test after that starts empty.
+    pytester.makepyfile(
+        """
+        import pytest
+        from models import items, count
+
+        pytestmark = pytest.mark.cachesync(db_reset="truncate")
+
+        def test_1_writes_behind_a_trigger(cachesync):
+            with cachesync.engine.begin() as conn:
+                conn.exec_driver_sql(
+                    "CREATE FUNCTION no_delete() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'deletes refused by a trigger'; END $$"
+                )
+                conn.exec_driver_sql(
+                    "CREATE TRIGGER no_delete BEFORE DELETE ON items "
+                    "FOR EACH ROW EXECUTE FUNCTION no_delete()"
+                )
+                conn.execute(items.insert().values(name="guarded"))
+
+        def test_2_setup_reports_the_failed_deletion(cachesync):
+            pass
+
+        @pytest.mark.cachesync(reset=False)
+        def test_3_drops_the_trigger(cachesync):
+            with cachesync.engine.begin() as conn:
+                assert count(conn) == 1
+                conn.exec_driver_sql("DROP TRIGGER no_delete ON items")
+                conn.exec_driver_sql("DROP FUNCTION no_delete()")
+
+        def test_4_starts_empty(cachesync):
+            assert count(cachesync.db) == 0
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_2_setup_reports_the_failed_deletion*",
+            "*deletes refused by a trigger*",
+            "*cachesync: deleting the rows that earlier tests wrote failed*",
+        ]
+    )
 
 
 @pytest.mark.usefixtures("models")
