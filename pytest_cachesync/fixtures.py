@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import redis
@@ -52,28 +54,61 @@ class TestSql:
         return self.get_session()
 
 
-@pytest.fixture(scope="session")
-def _cachesync_runtime(pytestconfig: pytest.Config) -> Runtime:
-    return pytestconfig.stash[RUNTIME_KEY]
+# Why the plugin's fixtures take neither ``request`` nor ``pytestconfig``: for every fixture in a
+# test's closure that names ``request`` (``pytestconfig`` does), session-scoped ones included,
+# pytest builds a new FixtureDef per test and inspects a signature, about 10 us apiece on a small
+# machine: more than the rest of a reset on the embedded default. The plugin's fixtures get the
+# config from ``_cachesync_config`` and the test from ``CURRENT_ITEM`` instead. For the same
+# reason ``cachesync`` sets both stores up itself instead of depending on ``cachesync_redis`` and
+# ``cachesync_db``. Whichever fixture asks first sets a store up for the test (kept on
+# ``item.stash``) and tears it down; later ones share it.
 
-
-# The per-test fixtures below depend on as few fixtures as they can: pytest's cost per test
-# grows with every fixture in a test's closure, session-scoped ones included. The runtime is
-# read from ``config.stash`` for that reason, and ``cachesync`` sets both stores up itself
-# instead of depending on ``cachesync_redis`` and ``cachesync_db``. Whichever fixture asks
-# first sets a store up for the test (kept on ``item.stash``) and tears it down; later ones
-# share it.
-
-_TEST_REDIS = pytest.StashKey[redis.Redis]()
-_TEST_SQL = pytest.StashKey[TestSql]()
+# The test being set up, run or torn down; set by the plugin's setup hook.
+CURRENT_ITEM = pytest.StashKey[pytest.Item]()
 # The test pytest runs next (None after the last one, or when the session stops early), set by
 # the plugin's teardown hook before the test's fixtures are torn down.
 NEXT_ITEM = pytest.StashKey["pytest.Item | None"]()
 
+_TEST_REDIS = pytest.StashKey[redis.Redis]()
+_TEST_SQL = pytest.StashKey[TestSql]()
+
+
+def config_fixture(config: pytest.Config) -> types.ModuleType:
+    """A plugin module holding the ``_cachesync_config`` fixture: ``config``, without asking
+    pytest for a request."""
+
+    @pytest.fixture(scope="session")
+    def _cachesync_config() -> pytest.Config:
+        return config
+
+    module = types.ModuleType("pytest_cachesync.config_fixture")
+    module._cachesync_config = _cachesync_config  # type: ignore[attr-defined]
+    return module
+
+
+def fixture_value(item: pytest.Item, name: str) -> Any:
+    """The value of fixture ``name`` for ``item``, set up on first use.
+
+    pytest offers ``getfixturevalue`` only on request objects; the item's own request is the
+    one a fixture without ``request`` can reach (pytest-django reaches it the same way).
+    """
+    request = getattr(item, "_request", None)
+    if request is None:
+        raise RuntimeError(
+            f"cachesync: cannot set up fixture {name!r} on demand in {item.nodeid}; request it "
+            "in the test's arguments instead."
+        )
+    return request.getfixturevalue(name)
+
 
 @pytest.fixture(scope="session")
-def _cachesync_keyspace(request: pytest.FixtureRequest) -> Iterator[RedisKeyspace]:
-    runtime = request.config.stash[RUNTIME_KEY]
+def _cachesync_runtime(_cachesync_config: pytest.Config) -> Runtime:
+    return _cachesync_config.stash[RUNTIME_KEY]
+
+
+@pytest.fixture(scope="session")
+def _cachesync_keyspace(_cachesync_config: pytest.Config) -> Iterator[RedisKeyspace]:
+    runtime = _cachesync_config.stash[RUNTIME_KEY]
     url = runtime.settings.redis_url.value
     plan = runtime.redis_plan
     keyspace = RedisKeyspace.embedded(plan) if url is None else RedisKeyspace.on_server(url, plan)
@@ -85,36 +120,36 @@ def _cachesync_keyspace(request: pytest.FixtureRequest) -> Iterator[RedisKeyspac
 
 
 def _start_test_redis(
-    request: pytest.FixtureRequest, keyspace: RedisKeyspace
-) -> Callable[[], redis.Redis]:
+    item: pytest.Item, keyspace: RedisKeyspace
+) -> tuple[Callable[[], redis.Redis], bool]:
     """Start emptying the test's keyspace; the call returned waits for that and gives the client.
 
-    In two steps so that the SQL reset runs while the Redis server empties the keyspace.
+    In two steps so that the SQL reset runs while the Redis server empties the keyspace. The
+    flag says whether this call set the keyspace up for the test (then it ends it too).
     """
-    item: pytest.Item = request.node
     shared = item.stash.get(_TEST_REDIS, None)
     if shared is not None:
-        return lambda: shared
+        return (lambda: shared), False
     wait = keyspace.start_reset() if marker_options(item).reset else None
-
-    def teardown() -> None:
-        del item.stash[_TEST_REDIS]
-        keyspace.mark()
 
     def ready() -> redis.Redis:
         if wait is not None:
             wait()
         item.stash[_TEST_REDIS] = keyspace.client
-        request.addfinalizer(teardown)
         return keyspace.client
 
-    return ready
+    return ready, True
+
+
+def _end_test_redis(item: pytest.Item, keyspace: RedisKeyspace) -> None:
+    del item.stash[_TEST_REDIS]
+    keyspace.mark()
 
 
 @pytest.fixture
 def cachesync_redis(
-    request: pytest.FixtureRequest, _cachesync_keyspace: RedisKeyspace
-) -> redis.Redis:
+    _cachesync_config: pytest.Config, _cachesync_keyspace: RedisKeyspace
+) -> Iterator[redis.Redis]:
     """A redis-py client on the test's own keyspace, emptied before the test.
 
     On the default backend it is a ``fakeredis.FakeRedis`` on a server private to this session
@@ -123,7 +158,11 @@ def cachesync_redis(
     ``cachesync.key_prefix``). Emptied *before* each test, so a test that crashed cannot leak
     into the next one; ``@pytest.mark.cachesync(reset=False)`` skips that.
     """
-    return _start_test_redis(request, _cachesync_keyspace)()
+    item = _cachesync_config.stash[CURRENT_ITEM]
+    ready, owned = _start_test_redis(item, _cachesync_keyspace)
+    yield ready()
+    if owned:
+        _end_test_redis(item, _cachesync_keyspace)
 
 
 @pytest.fixture(scope="session")
@@ -139,11 +178,12 @@ def cachesync_metadata(_cachesync_runtime: Runtime) -> sa.MetaData:
 
 
 @pytest.fixture(scope="session")
-def _cachesync_sql(request: pytest.FixtureRequest) -> Iterator[SqlStore]:
-    runtime = request.config.stash[RUNTIME_KEY]
-    # Looked up here, once, rather than declared: see the note above _cachesync_keyspace.
-    cachesync_metadata: sa.MetaData = request.getfixturevalue("cachesync_metadata")
-    tmp_path_factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+def _cachesync_sql(_cachesync_config: pytest.Config) -> Iterator[SqlStore]:
+    runtime = _cachesync_config.stash[RUNTIME_KEY]
+    # Looked up here, once, rather than declared: see the note above CURRENT_ITEM.
+    item = _cachesync_config.stash[CURRENT_ITEM]
+    cachesync_metadata: sa.MetaData = fixture_value(item, "cachesync_metadata")
+    tmp_path_factory: pytest.TempPathFactory = fixture_value(item, "tmp_path_factory")
     reuse = runtime.settings.reuse_db.value
     database = plan_database(runtime.db_url, runtime.worker, tmp_path_factory.getbasetemp())
     reused = database.create(reuse=reuse)
@@ -176,12 +216,11 @@ def cachesync_engine(_cachesync_sql: SqlStore) -> sa.Engine:
     return _cachesync_sql.engine
 
 
-def _test_sql(request: pytest.FixtureRequest, store: SqlStore) -> TestSql:
-    """The test's SQL side, set up by the first fixture that asks and torn down with it."""
-    item: pytest.Item = request.node
+def _test_sql(item: pytest.Item, store: SqlStore) -> tuple[TestSql, bool]:
+    """The test's SQL side, and whether this call set it up (then it ends it too)."""
     shared = item.stash.get(_TEST_SQL, None)
     if shared is not None:
-        return shared
+        return shared, False
     options = marker_options(item)
     strategy = options.db_reset or store.default_strategy
     if options.reset:
@@ -191,13 +230,12 @@ def _test_sql(request: pytest.FixtureRequest, store: SqlStore) -> TestSql:
         store.truncator.reset(restart_all_sequences=strategy == "truncate")
     test_sql = _rollback_sql(store) if strategy == "rollback" else _truncate_sql(store, item)
     item.stash[_TEST_SQL] = test_sql
+    return test_sql, True
 
-    def teardown() -> None:
-        del item.stash[_TEST_SQL]
-        test_sql.close()
 
-    request.addfinalizer(teardown)
-    return test_sql
+def _end_test_sql(item: pytest.Item, test_sql: TestSql) -> None:
+    del item.stash[_TEST_SQL]
+    test_sql.close()
 
 
 def _rollback_sql(store: SqlStore) -> TestSql:
@@ -255,7 +293,7 @@ def _resets_sql(item: pytest.Item | None) -> bool:
 
 
 @pytest.fixture
-def cachesync_db(request: pytest.FixtureRequest, _cachesync_sql: SqlStore) -> Session:
+def cachesync_db(_cachesync_config: pytest.Config, _cachesync_sql: SqlStore) -> Iterator[Session]:
     """A SQLAlchemy Session for the test, isolated by the chosen strategy.
 
     ``rollback`` (default): the Session is bound to a connection whose outer transaction is
@@ -264,15 +302,19 @@ def cachesync_db(request: pytest.FixtureRequest, _cachesync_sql: SqlStore) -> Se
     Choose with ``--cachesync-db-reset`` or per test with
     ``@pytest.mark.cachesync(db_reset="truncate")``.
     """
-    return _test_sql(request, _cachesync_sql).session
+    item = _cachesync_config.stash[CURRENT_ITEM]
+    test_sql, owned = _test_sql(item, _cachesync_sql)
+    yield test_sql.session
+    if owned:
+        _end_test_sql(item, test_sql)
 
 
 @pytest.fixture
 def cachesync(
-    request: pytest.FixtureRequest,
+    _cachesync_config: pytest.Config,
     _cachesync_keyspace: RedisKeyspace,
     _cachesync_sql: SqlStore,
-) -> CacheSync:
+) -> Iterator[CacheSync]:
     """Everything a test of a caching app needs, in one object.
 
     ``cachesync.redis`` (the test's Redis client), ``cachesync.db`` (its Session),
@@ -283,21 +325,29 @@ def cachesync(
     ``cachesync.assert_fresh(read)``, ``assert_fresh_within(read, seconds)``,
     ``assert_invalidated(*keys)`` and ``check_ttl_policy()``.
     """
-    redis_ready = _start_test_redis(request, _cachesync_keyspace)
-    test_sql = _test_sql(request, _cachesync_sql)
+    config = _cachesync_config
+    item = config.stash[CURRENT_ITEM]
+    keyspace = _cachesync_keyspace
+    redis_ready, redis_owned = _start_test_redis(item, keyspace)
+    test_sql, sql_owned = _test_sql(item, _cachesync_sql)
     client = redis_ready()
-    node = request.node
-    runtime = request.config.stash[RUNTIME_KEY]
-    return CacheSync(
+    runtime = config.stash[RUNTIME_KEY]
+    yield CacheSync(
         redis=client,
         db=test_sql.get_session,
         engine=test_sql.engine,
         bind=test_sql.bind,
-        key_prefix=_cachesync_keyspace.key_prefix,
+        key_prefix=keyspace.key_prefix,
         db_reset=test_sql.strategy,
-        reset_redis=_cachesync_keyspace.reset,
+        reset_redis=keyspace.reset,
         reset_db=test_sql.reset,
-        list_keys=_cachesync_keyspace.keys,
-        fixture=request.getfixturevalue,
-        ttl_policy=lambda: ttl_policy(node, runtime),
+        list_keys=keyspace.keys,
+        fixture=lambda name: fixture_value(item, name),
+        ttl_policy=lambda: ttl_policy(item, runtime),
     )
+    try:
+        if sql_owned:
+            _end_test_sql(item, test_sql)
+    finally:
+        if redis_owned:
+            _end_test_redis(item, keyspace)

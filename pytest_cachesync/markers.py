@@ -81,20 +81,23 @@ def _ignore(node: pytest.Item, value: object) -> tuple[str, ...]:
     return tuple(entries)
 
 
-_OPTIONS_KEY = pytest.StashKey[tuple["pytest.Mark | None", MarkerOptions]]()
+_OPTIONS_KEY = pytest.StashKey[tuple[int, MarkerOptions]]()
 
 
 def marker_options(node: pytest.Item) -> MarkerOptions:
-    """The test's validated marker options, parsed once per marker (several fixtures ask).
+    """The test's validated marker options, parsed once (several fixtures and hooks ask).
 
-    Keyed on the marker itself: ``request.applymarker`` during the test replaces it.
+    Parsed again when the test's own markers change: ``request.applymarker`` during the test
+    adds one. Markers of the module or class are set at collection, before any test runs.
+    Looking the marker up costs more than the rest, so the count of the test's own markers,
+    not the marker itself, says whether the cached options still hold.
     """
-    marker = node.get_closest_marker(MARKER_NAME)
+    own = len(node.own_markers)
     cached = node.stash.get(_OPTIONS_KEY, None)
-    if cached is not None and cached[0] is marker:
+    if cached is not None and cached[0] == own:
         return cached[1]
-    options = _parse(node, marker)
-    node.stash[_OPTIONS_KEY] = (marker, options)
+    options = _parse(node, node.get_closest_marker(MARKER_NAME))
+    node.stash[_OPTIONS_KEY] = (own, options)
     return options
 
 

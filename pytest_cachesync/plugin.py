@@ -24,6 +24,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", CLOCK_MARKER_LINE)
     runtime = configure(config, resolve(config))
     config.stash[FIGURES_KEY] = SessionFigures()
+    config.pluginmanager.register(fixtures.config_fixture(config), "cachesync-config-fixture")
     config.pluginmanager.register(fixtures, "cachesync-fixtures")
     config.pluginmanager.register(clock_fixture, "cachesync-clock-fixture")
     config.pluginmanager.register(watch_fixtures, "cachesync-watch-fixtures")
@@ -37,6 +38,12 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     preflight(session.config, session.config.stash[RUNTIME_KEY])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Fixtures of the plugin find their test here (see fixtures.CURRENT_ITEM for why).
+    item.config.stash[fixtures.CURRENT_ITEM] = item
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -104,6 +104,7 @@ class Truncator:
         self._sequences: dict[sa.Table, list[str]] | None = None
         self._has_sqlite_sequence: bool | None = None
         self._kept: sa.Connection | None = None
+        self._statements_for: dict[tuple[tuple[sa.Table, ...], ...], list[str]] = {}
         # Deletions sent and not yet waited for, with the tables they empty.
         self._in_flight: tuple[InFlightQuery, list[sa.Table], list[sa.Table]] | None = None
 
@@ -228,9 +229,15 @@ class Truncator:
     def _statements(
         self, driver: Any, tables: list[sa.Table], restart: list[sa.Table]
     ) -> list[str]:
-        preparer = self.engine.dialect.identifier_preparer
-        statements = [f"DELETE FROM {preparer.format_table(table)}" for table in tables]
-        return statements + self._restart_sequences(driver, restart)
+        key = (tuple(tables), tuple(restart))
+        statements = self._statements_for.get(key)
+        if statements is None:
+            # A suite's tests write the same few sets of tables: each set's SQL is built once.
+            preparer = self.engine.dialect.identifier_preparer
+            statements = [f"DELETE FROM {preparer.format_table(table)}" for table in tables]
+            statements += self._restart_sequences(driver, restart)
+            self._statements_for[key] = statements
+        return statements
 
     def _restart_sequences(self, driver: Any, tables: list[sa.Table]) -> list[str]:
         if self.engine.dialect.name == "sqlite":
