@@ -233,7 +233,7 @@ def test_truncate_a_failed_test_keeps_its_rows_when_the_session_stops(
 
 @needs_real_db
 @pytest.mark.usefixtures("models")
-def test_truncate_deletion_sent_after_a_test_that_fails_errors_the_next_setup(
+def test_truncate_a_failed_deletion_errors_the_next_setup_and_the_tables_stay_marked(
     pytester: pytest.Pytester,
 ) -> None:
     # The deletions of test_1 run on the server after its teardown; a trigger makes them fail.
