@@ -170,7 +170,8 @@ class Truncator:
         after this call stay dirty, so the next ``reset`` empties them too.
         """
         self._settle()
-        pgconn = getattr(self._driver(), "pgconn", None) if self._postgres else None
+        driver = self._driver() if self._postgres else None
+        pgconn = getattr(driver, "pgconn", None)
         if pgconn is None:
             self.reset(restart_all_sequences=restart_all_sequences)
             return
@@ -178,7 +179,7 @@ class Truncator:
         if not tables and not restart:
             return
         try:
-            query = ";".join(self._statements(self._driver(), tables, restart))
+            query = ";".join(self._statements(driver, tables, restart))
             self._in_flight = (InFlightQuery.send(pgconn, query), tables, restart)
         except BaseException as error:
             self._failed(error, tables, restart)
@@ -192,10 +193,10 @@ class Truncator:
         self._discard()
         self._restore_dirty(tables, restart)
         if isinstance(error, Exception):
-            # It surfaces at the setup of a later test: say where it comes from.
+            # It may surface at the setup of a later test: say where it comes from.
             error.add_note(
-                "cachesync: deleting the rows that earlier tests wrote failed; the tables stay "
-                "marked and are emptied again before the next test."
+                "cachesync: deleting the rows that tests wrote failed; the tables stay marked "
+                "and are emptied again before the next test."
             )
 
     def _settle(self) -> None:
