@@ -1,9 +1,11 @@
 """Claims that keep two pytest sessions off the same stores at the same time.
 
 From its start to its end a session holds one Redis connection whose client name lists the
-keyspaces it uses, and one PostgreSQL connection (to the maintenance database) holding a
-session-level advisory lock per test database. Both belong to the process: when it ends, even
-killed, the server closes them and the claims go with them, so no stale lock survives a crash.
+keyspaces it uses, one PostgreSQL connection (to the maintenance database) holding a
+session-level advisory lock per test database, and an exclusive ``flock`` on a file beside each
+SQLite test database named by the user. All belong to the process: when it ends, even killed,
+the server closes the connections and the kernel drops the locks, so no stale lock survives a
+crash.
 Under xdist the controller holds the claims of all its workers, which therefore take none.
 Everything here runs once, at session start; nothing runs per test.
 """
@@ -16,6 +18,7 @@ import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -24,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from .databases import ServerDatabase
+from .databases import ServerDatabase, SqliteFileDatabase
 from .guard import (
     busy_database_refusal,
     busy_redis_refusal,
@@ -116,6 +119,7 @@ class SessionLocks:
         self._redis_pool: redis.ConnectionPool | None = None
         self._db_engines: list[sa.Engine] = []
         self._db_connections: list[sa.Connection] = []
+        self._files: list[tuple[int, Path]] = []
 
     def claim_redis(self, url: str, plans: Sequence[KeyspacePlan]) -> None:
         """Name a connection after the keyspaces of ``plans``, refusing any already claimed.
@@ -173,6 +177,38 @@ class SessionLocks:
                     holder = _pg_holder(connection, key)
                     raise busy_database_refusal(database.name, mask_db_url(database.url), holder)
 
+    def lock_files(self, databases: Sequence[SqliteFileDatabase]) -> None:
+        """Lock a file beside each SQLite test database, refusing one another session holds.
+
+        Where there is no ``flock`` (Windows), the files are not claimed.
+        """
+        try:
+            import fcntl
+        except ImportError:
+            return
+        for database in databases:
+            path = claim_file(database.path)
+            while True:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = os.read(fd, 512).decode(errors="replace").strip()
+                    os.close(fd)
+                    raise busy_database_refusal(
+                        str(database.path),
+                        mask_db_url(database.url),
+                        holder or "a session that has not said who it is yet",
+                    ) from None
+                # A session that ends removes its file: if this one was removed between the
+                # open and the lock, the lock is on a file nobody else will look at.
+                if _same_file(fd, path):
+                    break
+                os.close(fd)
+            os.ftruncate(fd, 0)
+            os.write(fd, holder_label().encode())
+            self._files.append((fd, path))
+
     def _connect_admin(self, database: ServerDatabase) -> sa.Connection:
         engine = sa.create_engine(
             database.admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT"
@@ -205,6 +241,23 @@ class SessionLocks:
             engine.dispose()
         self._db_connections.clear()
         self._db_engines.clear()
+        for fd, path in self._files:
+            # Removed while still locked, so no session can lock the old file afterwards.
+            path.unlink(missing_ok=True)
+            os.close(fd)
+        self._files.clear()
+
+
+def claim_file(database: Path) -> Path:
+    """The file a session locks to claim the SQLite test database at ``database``."""
+    return database.with_name(database.name + ".cachesync-lock")
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _redis_holder(other: ForeignClaim, entry: dict[str, Any]) -> str:
@@ -242,10 +295,18 @@ def hold_stores(
     plans: Sequence[KeyspacePlan],
     databases: Sequence[object],
 ) -> None:
-    """Claim the session's server stores: test databases first, then Redis keyspaces.
+    """Claim the session's stores: test databases first, then Redis keyspaces.
 
     One fixed order means two sessions that want both stores cannot each win one of them.
     """
+    # The default SQLite files live in the session's own basetemp: nobody else uses them.
+    files = [
+        database
+        for database in databases
+        if isinstance(database, SqliteFileDatabase) and not database.default
+    ]
+    if files:
+        locks.lock_files(files)
     servers = [database for database in databases if isinstance(database, ServerDatabase)]
     if servers:
         locks.lock_databases(servers)

@@ -262,3 +262,40 @@ def test_parallel_runs_share_nothing_on_the_default_backend(
         assert holder.finish() == 0, holder.output()
     finally:
         holder.stop()
+
+
+def test_a_named_sqlite_file_is_claimed_like_a_server_database(
+    pytester: pytest.Pytester, holder: Holder
+) -> None:
+    # The default SQLite file lives in each session's basetemp; one named by the user does not.
+    named = "--cachesync-db-url=sqlite:///app.db"
+    pid = holder.start(named)
+
+    refused = pytester.runpytest(named)
+
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(
+        [
+            "ERROR: cachesync refused the test database '*test_app.db' (sqlite:///*test_app.db): "
+            f"another pytest session is using it right now (pytest-cachesync pid {pid} on host *"
+        ]
+    )
+    refused.stdout.no_fnmatch_line("*test_holds_the_stores*")
+    assert holder.finish() == 0, holder.output()
+    assert not (pytester.path / "test_app.db.cachesync-lock").exists()
+    _run_third(pytester, holder, named).assert_outcomes(passed=1)
+
+
+def test_a_killed_session_leaves_no_claim_on_a_named_sqlite_file(
+    pytester: pytest.Pytester, holder: Holder
+) -> None:
+    named = "--cachesync-db-url=sqlite:///app.db"
+    holder.start(named)
+    holder.kill()
+
+    # The kernel dropped the lock with the process; the lock file it left is no claim. (On a
+    # real Redis the killed test left its key without the sentinel: the foreign-data guard's
+    # call, as for the servers above.)
+    assert (pytester.path / "test_app.db.cachesync-lock").exists()
+    result = _run_third(pytester, holder, named, "--cachesync-allow-foreign-redis")
+    result.assert_outcomes(passed=1)
