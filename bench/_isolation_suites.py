@@ -160,14 +160,14 @@ def fixture(params: str, body: str, name: str = "stores") -> str:
     return f"\n\n@pytest.fixture\ndef {name}({params}):\n{body}\n"
 
 
-def control_stores(backend: str) -> str:
-    """The no-isolation control's session fixtures and its `control_stores` fixture."""
+def control_stores(backend: str, name: str = "control_stores") -> str:
+    """The no-isolation control's session fixtures and its stores fixture, called `name`."""
     if backend == "real":
         r, e, session = "real_redis", "real_engine", REAL_SESSION
     else:
         r, e, session = "embedded_redis", "embedded_engine", EMBEDDED_SESSION
     body = f"    return Stores(RedisSide({r}, False), SqlSide({e}, False))"
-    return session + fixture(f"{r}, {e}", body, name="control_stores")
+    return session + fixture(f"{r}, {e}", body, name=name)
 
 
 PLUGIN_FIXTURES = """

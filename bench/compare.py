@@ -87,14 +87,14 @@ def baseline_variants() -> list[Variant]:
         Variant(
             "no isolation (control)",
             "real",
-            real + fixture("real_redis, real_engine", plain.format(**r_real, iso=False)),
+            STORES + control_stores("real", name="stores"),
             [*_NO_PLUGIN, *_NO_OTHERS],
             is_control=True,
         ),
         Variant(
             "no isolation (control)",
             "embedded",
-            embedded + fixture("embedded_redis, embedded_engine", plain.format(**r_emb, iso=False)),
+            STORES + control_stores("embedded", name="stores"),
             [*_NO_PLUGIN, *_NO_OTHERS],
             is_control=True,
         ),
