@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from .clock import CacheClock, ClockSettings
-from .redis_keyspace import RedisKeyspace
-from .runtime import RUNTIME_KEY
+from ._session import RUNTIME_KEY
+from .clock.clock import CacheClock, ClockSettings
+from .stores.redis import RedisKeyspace
 
 CLOCK_MARKER = "cachesync_clock"
 CLOCK_KEY = pytest.StashKey[CacheClock]()

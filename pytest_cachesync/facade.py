@@ -11,12 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
-    from .clock import CacheClock
-    from .race import RaceInjector
-    from .spy import RedisSpy
-    from .sqlcount import SqlRecorder
-    from .staleness import StalenessChecker, TtlPolicy
-    from .watch import Watch
+    from .clock.clock import CacheClock
+    from .staleness.checks import StalenessChecker, TtlPolicy
+    from .staleness.race import RaceInjector
+    from .staleness.spy import RedisSpy
+    from .staleness.sql_recorder import SqlRecorder
+    from .staleness.watch import Watch
 
 T = TypeVar("T")
 
@@ -158,7 +158,7 @@ class CacheSync:
         Without ``policy``: the marker's ``ttl_bounds``, else ``--cachesync-ttl-bounds``, else
         only "has a TTL" is checked.
         """
-        from .staleness import TtlPolicy
+        from .staleness.checks import TtlPolicy
 
         if policy is None:
             parsed = self._ttl_policy()

@@ -12,16 +12,16 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from .databases import TestDatabase, plan_database
-from .engines import make_engine
+from ._import_path import load_metadata
+from ._markers import MARKER_NAME, marker_options
+from ._options import DbReset
+from ._session import RUNTIME_KEY, Runtime
 from .facade import CacheSync
-from .markers import MARKER_NAME, marker_options
-from .redis_keyspace import RedisKeyspace
-from .rollback import RollbackScope
-from .runtime import RUNTIME_KEY, Runtime
-from .settings import DbReset
-from .targets import load_metadata
-from .truncate import Truncator, WriteTracker
+from .stores.engines import make_engine
+from .stores.redis import RedisKeyspace
+from .stores.rollback import RollbackScope
+from .stores.sql import TestDatabase, plan_database
+from .stores.truncate import Truncator, WriteTracker
 from .watch_fixtures import ttl_policy
 
 

@@ -7,11 +7,17 @@ from typing import Any
 import pytest
 
 from . import clock_fixture, fixtures, watch_fixtures
-from .clock import MARKER_LINE as CLOCK_MARKER_LINE
-from .markers import MARKER_HELP
-from .runtime import RUNTIME_KEY, configure, preflight
-from .session_figures import FIGURES_KEY, REPORT_KEY, WORKEROUTPUT_KEY, SessionFigures, observed
-from .settings import add_options, describe_sources, resolve
+from ._markers import MARKER_HELP
+from ._options import add_options, describe_sources, resolve
+from ._session import RUNTIME_KEY, configure, preflight
+from .clock.clock import MARKER_LINE as CLOCK_MARKER_LINE
+from .staleness.session_figures import (
+    FIGURES_KEY,
+    REPORT_KEY,
+    WORKEROUTPUT_KEY,
+    SessionFigures,
+    observed,
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,9 +36,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(watch_fixtures, "cachesync-watch-fixtures")
     if runtime.settings.redis_targets.value:
         # Autouse: registered only when set, so other sessions pay nothing per test.
-        from . import redis_targets
+        from .stores import routing
 
-        config.pluginmanager.register(redis_targets, "cachesync-redis-targets")
+        config.pluginmanager.register(routing, "cachesync-redis-targets")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -53,7 +59,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
-    from .header import header_lines
+    from ._header import header_lines
 
     runtime = config.stash.get(RUNTIME_KEY, None)
     if runtime is None:
@@ -77,7 +83,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if workeroutput is not None:
         workeroutput[WORKEROUTPUT_KEY] = figures.worker_output()
         return
-    from .report import write_json
+    from .staleness.report import write_json
 
     report = config.stash[REPORT_KEY] = figures.report()
     path = config.stash[RUNTIME_KEY].settings.report.value
@@ -88,7 +94,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
-    from .report import render
+    from .staleness.report import render
 
     report = config.stash.get(REPORT_KEY, None)
     if report is not None and observed(report):

@@ -9,14 +9,14 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+from ._markers import marker_options
+from ._session import RUNTIME_KEY, Runtime
 from .clock_fixture import CLOCK_KEY
-from .markers import marker_options
-from .redis_keyspace import RedisKeyspace
-from .runtime import RUNTIME_KEY, Runtime
-from .session_figures import FIGURES_KEY
-from .spy import RedisSpy
-from .staleness import TtlPolicy
-from .watch import Watch, clock_time
+from .staleness.checks import TtlPolicy
+from .staleness.session_figures import FIGURES_KEY
+from .staleness.spy import RedisSpy
+from .staleness.watch import Watch, clock_time
+from .stores.redis import RedisKeyspace
 
 
 def ttl_policy(node: pytest.Item, runtime: Runtime) -> TtlPolicy | None:

@@ -10,8 +10,8 @@ import redis
 import sqlalchemy as sa
 from appkit import AppKit, is_fake
 
-from pytest_cachesync.clock import CacheClock
-from pytest_cachesync.oracle import REPLAY_LOG_ATTRIBUTE
+from pytest_cachesync.clock.clock import CacheClock
+from pytest_cachesync.staleness.oracle import REPLAY_LOG_ATTRIBUTE
 from sample_app import create_app, queries
 from sample_app.cache import get_cache, invalidate
 from sample_app.db import get_session

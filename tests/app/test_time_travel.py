@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from appkit import AppKit
 
-from pytest_cachesync.clock import CacheClock
+from pytest_cachesync.clock.clock import CacheClock
 from pytest_cachesync.facade import CacheSync
 from sample_app.models import ParkingLot
 

@@ -12,8 +12,8 @@ import fakeredis
 import pytest
 import redis
 
-from pytest_cachesync.clock import CacheClock
-from pytest_cachesync.clock_engines import EngineName
+from pytest_cachesync.clock.clock import CacheClock
+from pytest_cachesync.clock.engines import EngineName
 
 REAL_REDIS_URL = "redis://127.0.0.1:6379/6"
 START = dt.datetime(2024, 3, 1, 8, 0, tzinfo=dt.UTC)  # the tests repeat it: conftest is no module

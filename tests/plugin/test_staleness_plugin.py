@@ -199,7 +199,7 @@ def test_strict_from_marker_and_off_by_marker(pytester: pytest.Pytester) -> None
     pytester.makepyfile(
         test_planted="""
         import pytest
-        from pytest_cachesync.oracle import OracleClient
+        from pytest_cachesync.staleness.oracle import OracleClient
 
         INVALIDATE = False
 
@@ -437,7 +437,7 @@ def test_replay_log_records_are_marked(pytester: pytest.Pytester) -> None:
         test_logs="""
         import logging
 
-        from pytest_cachesync.oracle import REPLAY_LOG_ATTRIBUTE
+        from pytest_cachesync.staleness.oracle import REPLAY_LOG_ATTRIBUTE
 
 
         def test_replay_lines_are_told_apart(app, cachesync_client, caplog):

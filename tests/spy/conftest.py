@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from flask import Flask, jsonify, request
 from sqlalchemy.engine import Engine
 
-from pytest_cachesync.bypass import Bypass
-from pytest_cachesync.spy import RedisSpy
-from pytest_cachesync.sqlcount import SqlRecorder
+from pytest_cachesync.staleness.bypass import Bypass
+from pytest_cachesync.staleness.spy import RedisSpy
+from pytest_cachesync.staleness.sql_recorder import SqlRecorder
 
 # Real-server tests use db 7, and db 8 for a second xdist worker, so workers never share one.
 REAL_REDIS_DBS = {"": 7, "gw0": 7, "gw1": 8}

@@ -10,9 +10,9 @@ from typing import Generic, Literal, TypeVar
 
 import pytest
 
-from .clock_engines import ENGINE_CHOICES, EngineChoice
-from .oracle import parse_path_patterns
-from .patterns import parse_patterns
+from .clock.engines import ENGINE_CHOICES, EngineChoice
+from .staleness.oracle import parse_path_patterns
+from .staleness.patterns import parse_patterns
 
 T = TypeVar("T")
 

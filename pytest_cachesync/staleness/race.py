@@ -18,7 +18,7 @@ from .commands import Kind, ParsedCommand
 from .compare import pretty
 from .patterns import as_text, is_lease
 from .spy import MISS, KeyEffect, RedisSpy
-from .sqlcount import SqlRecorder
+from .sql_recorder import SqlRecorder
 
 
 @dataclass(frozen=True, slots=True)

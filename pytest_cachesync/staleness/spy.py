@@ -15,7 +15,8 @@ from typing import Any
 
 import redis
 
-from .clock_reading import ClockLike, clock_reader
+from pytest_cachesync.clock.reading import ClockLike, clock_reader
+
 from .commands import Kind, ParsedCommand, TtlEffect, is_empty_reply, parse_command
 from .patterns import KeyClassifier, as_text, is_lease
 from .records import (

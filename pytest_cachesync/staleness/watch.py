@@ -15,12 +15,12 @@ import redis
 import sqlalchemy as sa
 
 from .bypass import Bypass
+from .checks import StalenessChecker, TtlPolicy, format_seconds
 from .oracle import OracleClient
 from .race import RaceInjector
 from .report import ItemFigures, item_figures
 from .spy import RedisSpy
-from .sqlcount import SqlRecorder
-from .staleness import StalenessChecker, TtlPolicy, format_seconds
+from .sql_recorder import SqlRecorder
 
 NO_PATTERNS_HELP = (
     "no cache patterns are configured, so no Redis key counts as cache and {what} would check "

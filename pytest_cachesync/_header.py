@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .clock_engines import engine_header
-from .guard import mask_db_url, mask_redis_url
-from .runtime import Runtime
-from .settings import Settings
+from ._options import Settings
+from ._session import Runtime
+from .clock.engines import engine_header
+from .stores.guard import mask_db_url, mask_redis_url
 
 _OTHER_SETTINGS = (
     "redis_isolation",

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy.engine import URL
 
-from .databases import plan_database
-from .guard import check_db_url, check_redis_url, parse_db_url
-from .redis_keyspace import KeyspacePlan, RedisKeyspace, plan_keyspace, server_database_count
-from .session_lock import SessionLocks, hold_stores
-from .settings import Settings
-from .workers import Worker, current_worker, planned_workers
+from ._options import Settings
+from ._workers import Worker, current_worker, planned_workers
+from .stores.claims import SessionLocks, hold_stores
+from .stores.guard import check_db_url, check_redis_url, parse_db_url
+from .stores.redis import KeyspacePlan, RedisKeyspace, plan_keyspace, server_database_count
+from .stores.sql import plan_database
 
 
 @dataclass
@@ -49,7 +49,7 @@ def configure(config: pytest.Config, settings: Settings) -> Runtime:
         check_db_url(db_url, allow_remote=allow_remote)
     bounds = settings.ttl_bounds
     if bounds.value is not None:
-        from .staleness import TtlPolicy
+        from .staleness.checks import TtlPolicy
 
         try:
             TtlPolicy.parse(bounds.value)

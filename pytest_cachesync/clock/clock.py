@@ -27,7 +27,7 @@ from typing import Any, Self
 
 import redis
 
-from pytest_cachesync.clock_engines import (
+from pytest_cachesync.clock.engines import (
     ClockEngine,
     EngineChoice,
     EngineName,
@@ -35,7 +35,7 @@ from pytest_cachesync.clock_engines import (
     resolve_engine_name,
     validate_choice,
 )
-from pytest_cachesync.redis_ttl import KeyspaceTTLs
+from pytest_cachesync.clock.ttl import KeyspaceTTLs
 
 Instant = dt.datetime | dt.date | str | float | int
 Duration = dt.timedelta | float | int

@@ -25,11 +25,11 @@ from urllib.parse import urlencode, urlsplit
 import redis
 
 from .bypass import Bypass
+from .checks import StalenessChecker, format_seconds
 from .compare import IgnoreList, comparable, diff
 from .patterns import parse_patterns
 from .spy import HIT, RedisSpy
-from .sqlcount import SqlRecorder
-from .staleness import StalenessChecker, format_seconds
+from .sql_recorder import SqlRecorder
 
 REPLAY_LOG_ATTRIBUTE = "cachesync_replay"
 """Set to True on every log record created while a replay runs, to tell its lines apart."""

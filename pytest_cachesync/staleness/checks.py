@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TypeVar
 
+from pytest_cachesync.clock.reading import ClockLike, advance
+
 from .bypass import Bypass, read_value
-from .clock_reading import ClockLike, advance
 from .commands import TtlEffect
 from .compare import IgnoreList, comparable, diff
 from .patterns import as_text, is_lease

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
-from .settings import DB_RESET_CHOICES, DbReset
+from ._options import DB_RESET_CHOICES, DbReset
 
 if TYPE_CHECKING:
-    from .staleness import TtlPolicy
+    from .staleness.checks import TtlPolicy
 
 MARKER_NAME = "cachesync"
 MARKER_SIGNATURE = (
@@ -64,7 +64,7 @@ def _staleness(node: pytest.Item, value: object) -> float | None:
 def _ttl_bounds(node: pytest.Item, value: object) -> TtlPolicy | None:
     if value is None:
         return None
-    from .staleness import TtlPolicy
+    from .staleness.checks import TtlPolicy
 
     if not isinstance(value, str | Mapping):
         _fail(node, f"cachesync(ttl_bounds=...) must be a string or a mapping, got {value!r}.")
