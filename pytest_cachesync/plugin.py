@@ -89,6 +89,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = config.stash[RUNTIME_KEY].settings.report.value
     if path:
         write_json(report, config.invocation_params.dir / path)
+    if observed(report):
+        from .staleness.markdown import append_step_summary
+
+        append_step_summary(report)
 
 
 def pytest_terminal_summary(
