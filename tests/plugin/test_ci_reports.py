@@ -47,7 +47,8 @@ def test_merged_shards_equal_the_whole_run(
     merged, whole = _load(pytester.path / "out" / "all.json"), _load(pytester.path / "whole.json")
     assert merged == whole
     summary = merged["summary"]
-    assert isinstance(summary, dict) and summary["reads_checked"] == 20
+    assert isinstance(summary, dict)
+    assert summary["reads_checked"] == 20
 
 
 def test_merge_refuses_bad_input_and_writes_nothing(
@@ -69,7 +70,8 @@ def test_merge_refuses_bad_input_and_writes_nothing(
     for inputs, message in cases.items():
         assert main(["merge-reports", "-o", "all.json", *inputs]) == 2
         err = capsys.readouterr().err
-        assert message in err and "nothing written" in err
+        assert message in err
+        assert "nothing written" in err
     assert (pytester.path / "all.json").read_text() == "previous\n"
 
 
@@ -83,7 +85,8 @@ def test_a_test_in_two_shards_is_refused_unless_allowed(
     assert "test_spied.py::test_reads[0]" in capsys.readouterr().err
     assert main(["merge-reports", "--allow-duplicates", "-o", "all.json", "a.json", "b.json"]) == 0
     summary = _load(pytester.path / "all.json")["summary"]
-    assert isinstance(summary, dict) and summary["reads_checked"] == 8
+    assert isinstance(summary, dict)
+    assert summary["reads_checked"] == 8
 
 
 def test_step_summary_gets_the_report_as_markdown(
