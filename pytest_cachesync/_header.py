@@ -16,6 +16,7 @@ _OTHER_SETTINGS = (
     "reuse_db",
     "metadata",
     "redis_targets",
+    "flask_caching",
 )
 
 

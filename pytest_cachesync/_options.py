@@ -115,6 +115,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "list",
     ),
     OptionSpec(
+        "flask_caching",
+        "Flask-Caching Cache objects 'module:attr' whose RedisCache / RedisSentinelCache "
+        "backends use the test's Redis during every test (ini: one per line; command line "
+        "and env: comma separated).",
+        "list",
+    ),
+    OptionSpec(
         "clock_engine",
         "Library that moves Python's clock for cachesync_clock: 'time-machine', 'freezegun' or "
         "'auto' (time-machine when installed, it is faster; default).",
@@ -180,6 +187,7 @@ class Settings:
     reuse_db: Setting[bool]
     metadata: Setting[str | None]
     redis_targets: Setting[tuple[str, ...]]
+    flask_caching: Setting[tuple[str, ...]]
     clock_engine: Setting[EngineChoice]
     cache_patterns: Setting[tuple[str, ...]]
     strict: Setting[bool]
@@ -303,6 +311,7 @@ _DEFAULTS: dict[str, object] = {
     "reuse_db": False,
     "metadata": None,
     "redis_targets": (),
+    "flask_caching": (),
     "clock_engine": "auto",
     "cache_patterns": (),
     "strict": False,

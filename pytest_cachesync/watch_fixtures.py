@@ -29,6 +29,8 @@ def ttl_policy(node: pytest.Item, runtime: Runtime) -> TtlPolicy | None:
 
 
 WATCH_FIXTURE = "_cachesync_watch"
+KEY_NAMESPACES = pytest.StashKey[list[str]]()
+"""Key prefixes of the cache libraries routed in a test, shared with its spy's classifier."""
 
 
 @pytest.fixture
@@ -47,6 +49,7 @@ def _cachesync_watch(
         runtime.settings.cache_patterns.value,
         prefix=_cachesync_keyspace.key_prefix,
         now=clock_time(lambda: item.stash.get(CLOCK_KEY, None)),
+        namespaces=item.stash.setdefault(KEY_NAMESPACES, []),
     )
     try:
         yield watch

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from .bypass import Bypass
 from .checks import StalenessChecker, TtlPolicy, format_seconds
 from .oracle import OracleClient
+from .patterns import KeyClassifier
 from .race import RaceInjector
 from .report import ItemFigures, item_figures
 from .spy import RedisSpy
@@ -63,8 +64,10 @@ class Watch:
         *,
         prefix: str,
         now: Callable[[], float],
+        namespaces: list[str] | None = None,
     ) -> Watch:
-        spy = RedisSpy(client, patterns, clock=now, prefix=prefix).install()
+        classifier = KeyClassifier(patterns, prefix, namespaces=namespaces)
+        spy = RedisSpy(client, classifier, clock=now).install()
         try:
             sql = SqlRecorder(engine, clock=now).install()
         except BaseException:
