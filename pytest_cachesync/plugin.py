@@ -35,6 +35,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(clock_fixture, "cachesync-clock-fixture")
     config.pluginmanager.register(watch_fixtures, "cachesync-watch-fixtures")
     config.pluginmanager.register(route_fixtures, "cachesync-route-fixtures")
+    flask_plugin = config.pluginmanager.get_plugin("flask")
+    if getattr(flask_plugin, "__name__", "").startswith("pytest_flask"):
+        # pytest-flask's live_server forks; the plugin's serves from a thread on the test's
+        # stores (registered after pytest-flask, so its fixture is the one tests get).
+        from .integrations import pytest_flask
+
+        config.pluginmanager.register(pytest_flask, "cachesync-pytest-flask")
     if runtime.settings.flask_caching.value:
         from .integrations import flask_caching
 
