@@ -15,6 +15,8 @@ _OTHER_SETTINGS = (
     "allow_foreign_redis",
     "reuse_db",
     "metadata",
+    "alembic_config",
+    "alembic_template",
     "redis_targets",
     "flask_caching",
 )

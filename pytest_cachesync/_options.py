@@ -109,6 +109,20 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "str",
     ),
     OptionSpec(
+        "alembic_config",
+        "Path of an alembic.ini: each test database is upgraded to head by the app's "
+        "migrations, once per session and worker, instead of cachesync_metadata.create_all "
+        "(relative to the ini file when set there, else to the current directory).",
+        "str",
+    ),
+    OptionSpec(
+        "alembic_template",
+        "On PostgreSQL with alembic-config: run the migrations once into a template database "
+        "test_X_template (kept, rebuilt when the migrations change) and copy it for every "
+        "worker (default: yes; 'no' upgrades each worker's database itself).",
+        "bool",
+    ),
+    OptionSpec(
         "redis_targets",
         "Attributes 'module:attr' replaced by the test's Redis client during every test "
         "(ini: one per line; command line and env: comma separated).",
@@ -186,6 +200,8 @@ class Settings:
     allow_foreign_redis: Setting[bool]
     reuse_db: Setting[bool]
     metadata: Setting[str | None]
+    alembic_config: Setting[str | None]
+    alembic_template: Setting[bool]
     redis_targets: Setting[tuple[str, ...]]
     flask_caching: Setting[tuple[str, ...]]
     clock_engine: Setting[EngineChoice]
@@ -310,6 +326,8 @@ _DEFAULTS: dict[str, object] = {
     "allow_foreign_redis": False,
     "reuse_db": False,
     "metadata": None,
+    "alembic_config": None,
+    "alembic_template": True,
     "redis_targets": (),
     "flask_caching": (),
     "clock_engine": "auto",
