@@ -83,18 +83,21 @@ def upgrade(config_path: Path, url: sa.URL) -> None:
 
 
 def fingerprint(config_path: Path) -> str:
-    """Heads and contents of every migration script: a template built from other scripts is
-    stale."""
+    """A digest of every migration script: a template built from other scripts is stale.
+
+    The files are hashed, not imported: importing every revision module (what listing the
+    heads takes) costs more than copying the template.
+    """
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(load_config(config_path))
     digest = hashlib.sha256()
-    for revision in sorted(script.walk_revisions(), key=lambda r: r.revision):
-        digest.update(revision.revision.encode())
-        if revision.path:
-            digest.update(Path(revision.path).read_bytes())
-    heads = ",".join(sorted(script.get_heads()))
-    return f"{FINGERPRINT_PREFIX}{heads} {digest.hexdigest()[:16]}"
+    for location in script.version_locations or [script.versions]:
+        root = Path(location)
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(path.read_bytes())
+    return f"{FINGERPRINT_PREFIX}{digest.hexdigest()[:24]}"
 
 
 def schema_of(engine: sa.Engine) -> sa.MetaData:
@@ -139,33 +142,43 @@ def prepare_from_template(
 ) -> bool:
     """Create ``database`` as a copy of ``template``, building the template first if it is
     missing or stale. True if an existing ``database`` was reused (and upgraded)."""
+    if reuse and database.exists():
+        database.refuse_foreign()
+        upgrade(config_path, database.url)
+        return True
     stamp = fingerprint(config_path)
     engine = template.admin_engine()
+    lock = {"id": _lock_id(template.name)}
     try:
         with engine.connect() as admin:
-            admin.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": _lock_id(template.name)})
+            # Held while the template is checked and built: the other workers wait, then
+            # find it built. Copies run concurrently (they only share-lock the template).
+            admin.execute(sa.text("SELECT pg_advisory_lock(:id)"), lock)
             try:
-                if database.exists() and reuse:
-                    database.refuse_foreign()
-                    upgrade(config_path, database.url)
-                    return True
-                comment = _template_comment(admin, template.name)
-                if comment is not None and not has_marker(template.url):
-                    raise foreign_database_refusal(
-                        template.name,
-                        mask_db_url(template.url),
-                        f'DROP DATABASE "{template.name}"',
-                    )
-                if comment != stamp:
-                    _build_template(template, config_path, stamp)
-                database.create(reuse=False, template=template.name)
-                return False
+                _ensure_template(admin, template, config_path, stamp)
             finally:
-                admin.execute(
-                    sa.text("SELECT pg_advisory_unlock(:id)"), {"id": _lock_id(template.name)}
-                )
+                admin.execute(sa.text("SELECT pg_advisory_unlock(:id)"), lock)
     finally:
         engine.dispose()
+    database.create(reuse=False, template=template.name)
+    return False
+
+
+def _ensure_template(
+    admin: sa.Connection, template: ServerDatabase, config_path: Path, stamp: str
+) -> None:
+    comment = _template_comment(admin, template.name)
+    if comment == stamp:
+        return
+    # Only a template of another kind is checked for the marker by connecting to it:
+    # PostgreSQL makes CREATE DATABASE ... TEMPLATE wait (up to 5 s) for the server process of
+    # a just-closed connection to the template to exit.
+    ours = comment is not None and comment.startswith(FINGERPRINT_PREFIX)
+    if comment is not None and not ours and not has_marker(template.url):
+        raise foreign_database_refusal(
+            template.name, mask_db_url(template.url), f'DROP DATABASE "{template.name}"'
+        )
+    _build_template(template, config_path, stamp)
 
 
 def prepare(
