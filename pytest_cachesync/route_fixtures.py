@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import redis
 
-from .stores.redis import RedisKeyspace
 from .watch_fixtures import KEY_NAMESPACES
+
+if TYPE_CHECKING:
+    import redis
+
+    from .stores.redis import RedisKeyspace
 
 
 class Routes:
