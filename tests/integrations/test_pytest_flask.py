@@ -30,7 +30,9 @@ notes = sa.Table(
     sa.Column("text", sa.String(50), nullable=False),
 )
 redis_client = redis.Redis.from_url("redis://production-redis.invalid:6379/0")
-bind = sa.create_engine("postgresql+psycopg://app@production-db.invalid/app")
+# (SQLite: a driver first imported inside an inner run would be re-imported by the next one,
+# and psycopg's compiled part keeps raising the first import's exception classes.)
+bind = sa.create_engine("sqlite:////production-db.invalid/app.sqlite3")
 
 app = flask.Flask("liveapp")
 
