@@ -21,7 +21,7 @@ _OTHER_SETTINGS = (
 
 def _redis_part(runtime: Runtime) -> str:
     setting = runtime.settings.redis_url
-    plans = list(runtime.redis_plans.values())
+    plans = list(runtime.redis_plans.values()) or [runtime.redis_plan]
     if setting.value is None:
         where = "fakeredis"
         if plans and plans[0].prefix:

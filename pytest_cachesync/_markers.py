@@ -27,6 +27,12 @@ MARKER_HELP = (
     "staleness of those reads; ttl_bounds='users:*=10' or {'users:*': 10}: TTL bounds checked "
     "at teardown; ignore=('$.generated_at',): volatile fields the replay does not compare."
 )
+CLOCK_MARKER_NAME = "cachesync_clock"
+CLOCK_MARKER_HELP = (
+    "cachesync_clock(start_at=None, *, tick=False, engine=None): start the test's clock at an "
+    "instant (datetime, date, ISO 8601 string or Unix timestamp; naive means UTC), ticking or "
+    "frozen."
+)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,7 @@ from typing import Generic, Literal, TypeVar
 import pytest
 
 from .clock.engines import ENGINE_CHOICES, EngineChoice
-from .staleness.oracle import parse_path_patterns
-from .staleness.patterns import parse_patterns
+from .staleness.patterns import parse_path_patterns, parse_patterns
 
 T = TypeVar("T")
 
@@ -187,6 +186,11 @@ class Settings:
     oracle_skip: Setting[tuple[str, ...]]
     ttl_bounds: Setting[str | None]
     report: Setting[str | None]
+
+    @property
+    def configured(self) -> bool:
+        """Whether any setting was given (command line, environment or ini file)."""
+        return any(getattr(self, name).source != "default" for name in self.__dataclass_fields__)
 
 
 def add_options(parser: pytest.Parser) -> None:

@@ -8,16 +8,19 @@ The claims it takes against concurrent sessions are held until pytest unconfigur
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy.engine import URL
 
 from ._options import Settings
 from ._workers import Worker, current_worker, planned_workers
-from .stores.claims import SessionLocks, hold_stores
-from .stores.guard import check_db_url, check_redis_url, parse_db_url
-from .stores.redis import KeyspacePlan, RedisKeyspace, plan_keyspace, server_database_count
-from .stores.sql import plan_database
+
+# The stores are imported when a setting names a server, or when a test first asks for one: a
+# session that never uses the plugin imports neither redis nor SQLAlchemy.
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from .stores.redis import KeyspacePlan
 
 
 @dataclass
@@ -32,7 +35,18 @@ class Runtime:
 
     @property
     def redis_plan(self) -> KeyspacePlan:
-        return self.redis_plans[self.worker.name]
+        plan = self.redis_plans.get(self.worker.name)
+        if plan is None:
+            # The embedded default needs no preflight: its keyspace is planned on first use.
+            from .stores.redis import plan_keyspace
+
+            plan = self.redis_plans[self.worker.name] = plan_keyspace(
+                self.settings.redis_url.value,
+                self.settings.redis_isolation.value,
+                self.worker,
+                self.redis_databases,
+            )
+        return plan
 
 
 RUNTIME_KEY = pytest.StashKey[Runtime]()
@@ -42,11 +56,15 @@ def configure(config: pytest.Config, settings: Settings) -> Runtime:
     """Validate the URLs (no connection) and remember the settings."""
     allow_remote = settings.allow_remote.value
     redis_url = settings.redis_url.value
-    if redis_url is not None:
-        check_redis_url(redis_url, allow_remote=allow_remote)
-    db_url = parse_db_url(settings.db_url.value) if settings.db_url.value else None
-    if db_url is not None:
-        check_db_url(db_url, allow_remote=allow_remote)
+    db_url: URL | None = None
+    if redis_url is not None or settings.db_url.value:
+        from .stores.guard import check_db_url, check_redis_url, parse_db_url
+
+        if redis_url is not None:
+            check_redis_url(redis_url, allow_remote=allow_remote)
+        if settings.db_url.value:
+            db_url = parse_db_url(settings.db_url.value)
+            check_db_url(db_url, allow_remote=allow_remote)
     bounds = settings.ttl_bounds
     if bounds.value is not None:
         from .staleness.checks import TtlPolicy
@@ -64,6 +82,13 @@ def preflight(config: pytest.Config, runtime: Runtime) -> None:
     """Claim the stores, reach the servers, refuse foreign keyspaces and databases."""
     settings = runtime.settings
     redis_url = settings.redis_url.value
+    if redis_url is None and runtime.db_url is None:
+        # Embedded stores private to this process: nothing to claim or reach.
+        return
+    from .stores.claims import SessionLocks, hold_stores
+    from .stores.redis import RedisKeyspace, plan_keyspace, server_database_count
+    from .stores.sql import plan_database
+
     workers = planned_workers(config)
     if redis_url is not None:
         runtime.redis_databases = server_database_count(redis_url)

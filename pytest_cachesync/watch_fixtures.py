@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import redis
-import sqlalchemy as sa
 
 from ._markers import marker_options
 from ._session import RUNTIME_KEY, Runtime
 from .clock_fixture import CLOCK_KEY
-from .staleness.checks import TtlPolicy
-from .staleness.session_figures import FIGURES_KEY
-from .staleness.spy import RedisSpy
-from .staleness.watch import Watch, clock_time
-from .stores.redis import RedisKeyspace
+from .staleness.report import FIGURES_KEY
+
+if TYPE_CHECKING:
+    import redis
+    import sqlalchemy as sa
+
+    from .staleness.checks import TtlPolicy
+    from .staleness.spy import RedisSpy
+    from .staleness.watch import Watch
+    from .stores.redis import RedisKeyspace
 
 
 def ttl_policy(node: pytest.Item, runtime: Runtime) -> TtlPolicy | None:
@@ -25,7 +28,11 @@ def ttl_policy(node: pytest.Item, runtime: Runtime) -> TtlPolicy | None:
     if marked is not None:
         return marked
     configured = runtime.settings.ttl_bounds.value
-    return TtlPolicy.parse(configured) if configured else None
+    if not configured:
+        return None
+    from .staleness.checks import TtlPolicy
+
+    return TtlPolicy.parse(configured)
 
 
 WATCH_FIXTURE = "_cachesync_watch"
@@ -38,6 +45,8 @@ def _cachesync_watch(
     _cachesync_keyspace: RedisKeyspace,
     cachesync_engine: sa.Engine,
 ) -> Iterator[Watch]:
+    from .staleness.watch import Watch, clock_time
+
     # The runtime from the stash, not a fixture: each fixture in a test's closure costs time.
     runtime = request.config.stash[RUNTIME_KEY]
     item = request.node

@@ -27,23 +27,12 @@ import redis
 from .bypass import Bypass
 from .checks import StalenessChecker, format_seconds
 from .compare import IgnoreList, comparable, diff
-from .patterns import parse_patterns
+from .patterns import parse_path_patterns
 from .spy import HIT, RedisSpy
 from .sql_recorder import SqlRecorder
 
 REPLAY_LOG_ATTRIBUTE = "cachesync_replay"
 """Set to True on every log record created while a replay runs, to tell its lines apart."""
-
-
-def parse_path_patterns(value: str | Iterable[str]) -> tuple[str, ...]:
-    """Glob patterns of request paths (space or comma separated); each must start with '/'."""
-    patterns = parse_patterns(value)
-    for pattern in patterns:
-        if not pattern.startswith("/"):
-            raise ValueError(
-                f"request path patterns start with '/' (e.g. /admin/*), got {pattern!r}"
-            )
-    return patterns
 
 
 class PathSkipList:

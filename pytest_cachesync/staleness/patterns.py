@@ -20,6 +20,17 @@ def parse_patterns(value: str | Iterable[str]) -> tuple[str, ...]:
     return patterns
 
 
+def parse_path_patterns(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Glob patterns of request paths (space or comma separated); each must start with '/'."""
+    patterns = parse_patterns(value)
+    for pattern in patterns:
+        if not pattern.startswith("/"):
+            raise ValueError(
+                f"request path patterns start with '/' (e.g. /admin/*), got {pattern!r}"
+            )
+    return patterns
+
+
 def as_text(value: object) -> str:
     """A key or value as text, whatever the client's decode_responses setting."""
     if isinstance(value, bytes | bytearray | memoryview):

@@ -14,13 +14,20 @@ def test_probe(cachesync):
 
 def test_header_names_the_default_backends(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(PROBE)
-    result = pytester.runpytest()
+    result = pytester.runpytest("--cachesync-report=figures.json")
     result.stdout.fnmatch_lines(
         [
             "cachesync: redis=fakeredis (default), db=sqlite file per worker (default), "
-            "db-reset=rollback (default)"
+            "db-reset=rollback (default)",
+            "cachesync staleness: *report=figures.json (cli)",
         ]
     )
+
+
+def test_no_header_when_nothing_is_configured(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(PROBE)
+    result = pytester.runpytest()
+    result.stdout.no_fnmatch_line("cachesync*")
 
 
 @pytest.mark.parametrize(
