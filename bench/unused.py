@@ -1,0 +1,166 @@
+"""What an installed but unused plugin costs a project: start-up time, imports, xdist workers.
+
+Every pytest run in an environment with pytest-cachesync installed loads the plugin. A trivial
+300-test suite that never asks for a ``cachesync`` fixture runs with the plugin and with
+``-p no:cachesync``, alternating, several times; the goal is the difference of the medians.
+The same run counts the modules the plugin adds to ``sys.modules`` and checks that no store
+library is among them, and runs 1000 near-empty tests with ``-n 2`` against ``-n 0``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench._suites import SuiteRun, bench_python, run_suite, tail
+from bench._table import Result, markdown_table, median, ratio
+
+TRIVIAL_TESTS = 300
+NEAR_EMPTY_TESTS = 1000
+ROUNDS = 7
+GOAL_MS = 60.0
+GOAL_SPEEDUP = 1.0
+TIMEOUT_S = 120.0
+HEAVY = ("redis", "sqlalchemy", "fakeredis", "flask", "werkzeug", "lupa")
+
+_TRIVIAL = """
+import pytest
+
+
+@pytest.mark.parametrize("n", range({count}))
+def test_trivial(n):
+    assert n + 1 > n
+"""
+
+# Run in a process of its own: which modules does a pytest run end with?
+_COUNT_MODULES = """
+import json, sys
+import pytest
+
+pytest.main(sys.argv[2:])
+print(json.dumps(sorted(sys.modules)), file=open(sys.argv[1], "w"))
+"""
+
+# Neither the benchmark venv's other plugins nor the caller's settings take part.
+_QUIET = ["-p", "no:hypothesispytest", "-p", "no:pytest_redis", "-p", "no:pytest_postgresql"]
+_WITHOUT = ["-p", "no:cachesync"]
+
+
+def _write(directory: Path, count: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    (directory / "test_trivial.py").write_text(_TRIVIAL.format(count=count), encoding="utf-8")
+    return directory
+
+
+def _check(label: str, run: SuiteRun, expected: int) -> bool:
+    if run.ok and run.passed == expected:
+        return True
+    print(f"  {label} failed ({run.failed} failed, {run.passed} passed):\n{tail(run.output)}")
+    return False
+
+
+def _startup_rows(suite: Path) -> list[Result]:
+    with_plugin: list[float] = []
+    without: list[float] = []
+    ok = True
+    for _ in range(ROUNDS):
+        for args, samples in (([], with_plugin), (_WITHOUT, without)):
+            run = run_suite(suite, [*_QUIET, "-p", "no:xdist", *args], timeout_s=TIMEOUT_S)
+            ok = _check("trivial suite", run, TRIVIAL_TESTS) and ok
+            samples.append(run.wall_s * 1000.0)
+    plugin_ms, baseline_ms = median(with_plugin), median(without)
+    added = plugin_ms - baseline_ms
+    return [
+        Result(f"unused plugin, {TRIVIAL_TESTS} trivial tests: -p no:cachesync", baseline_ms, "ms"),
+        Result(
+            f"unused plugin, {TRIVIAL_TESTS} trivial tests: installed, unused",
+            plugin_ms,
+            "ms",
+            ratio=ratio(plugin_ms, baseline_ms),
+            versus="-p no:cachesync",
+        ),
+        Result(
+            "unused plugin: added to every pytest run",
+            added,
+            "ms",
+            goal=f"<= +{GOAL_MS:.0f} ms",
+            met=ok and added <= GOAL_MS,
+            note=f"median of {ROUNDS} runs each, alternating",
+        ),
+    ]
+
+
+def _modules(suite: Path, args: list[str]) -> list[str]:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as record:
+        path = Path(record.name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CACHESYNC_")}
+    command = [str(bench_python()), "-c", _COUNT_MODULES, str(path), "-q", *_QUIET, *args]
+    subprocess.run(command, cwd=suite, env=env, capture_output=True, timeout=TIMEOUT_S)
+    try:
+        loaded: list[str] = json.loads(path.read_text(encoding="utf-8"))
+    finally:
+        path.unlink(missing_ok=True)
+    return loaded
+
+
+def _module_rows(suite: Path) -> list[Result]:
+    with_plugin = _modules(suite, ["-p", "no:xdist"])
+    without = _modules(suite, ["-p", "no:xdist", *_WITHOUT])
+    added = sorted(set(with_plugin) - set(without))
+    heavy = sorted({name.partition(".")[0] for name in added} & set(HEAVY))
+    own = sum(1 for name in added if name.startswith("pytest_cachesync"))
+    return [
+        Result(
+            "unused plugin: modules a pytest run adds",
+            float(len(added)),
+            "modules",
+            goal="no store or web library",
+            met=bool(with_plugin) and not heavy,
+            note=f"{own} of the plugin's own, of {len(with_plugin)} in all; "
+            f"store/web libraries: {', '.join(heavy) or 'none'}",
+        )
+    ]
+
+
+def _xdist_rows(suite: Path) -> list[Result]:
+    serial: list[float] = []
+    parallel: list[float] = []
+    ok = True
+    for _ in range(3):
+        for workers, samples in ((0, serial), (2, parallel)):
+            run = run_suite(suite, [*_QUIET, "-n", str(workers)], timeout_s=TIMEOUT_S)
+            ok = _check(f"near-empty suite -n {workers}", run, NEAR_EMPTY_TESTS) and ok
+            samples.append(run.wall_s)
+    speedup = ratio(median(serial), median(parallel))
+    return [
+        Result(f"unused plugin, {NEAR_EMPTY_TESTS} near-empty tests: -n 0", median(serial), "s"),
+        Result(
+            f"unused plugin, {NEAR_EMPTY_TESTS} near-empty tests: -n 2 vs -n 0",
+            speedup,
+            "x faster",
+            versus="-n 0",
+            goal=f">= {GOAL_SPEEDUP:.1f}x",
+            met=ok and speedup is not None and speedup >= GOAL_SPEEDUP,
+            note=f"-n 2: {median(parallel):.2f} s; median of 3 runs each",
+        ),
+    ]
+
+
+def main() -> list[Result]:
+    print("== unused: what the installed plugin costs a project that does not use it")
+    with tempfile.TemporaryDirectory(prefix="bench-unused-") as workdir:
+        trivial = _write(Path(workdir) / "trivial", TRIVIAL_TESTS)
+        near_empty = _write(Path(workdir) / "near_empty", NEAR_EMPTY_TESTS)
+        rows = [*_module_rows(trivial), *_startup_rows(trivial), *_xdist_rows(near_empty)]
+    print(markdown_table(rows))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
