@@ -18,7 +18,7 @@ from appkit import AppKit
 from flask import Flask
 from flask.testing import FlaskClient
 
-from pytest_cachesync.facade import CacheSync
+from pytest_cachesync import CacheSync
 from sample_app import create_app
 from sample_app.models import Base
 

@@ -10,7 +10,7 @@ import redis
 import sqlalchemy as sa
 from appkit import AppKit, is_fake
 
-from pytest_cachesync.clock.clock import CacheClock
+from pytest_cachesync import CacheClock
 from pytest_cachesync.staleness.oracle import REPLAY_LOG_ATTRIBUTE
 from sample_app import create_app, queries
 from sample_app.cache import get_cache, invalidate

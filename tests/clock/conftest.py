@@ -12,7 +12,7 @@ import fakeredis
 import pytest
 import redis
 
-from pytest_cachesync.clock.clock import CacheClock
+from pytest_cachesync import CacheClock
 from pytest_cachesync.clock.engines import EngineName
 
 REAL_REDIS_URL = "redis://127.0.0.1:6379/6"

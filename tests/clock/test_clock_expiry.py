@@ -8,7 +8,7 @@ import fakeredis
 import pytest
 import redis
 
-from pytest_cachesync.clock.clock import CacheClock
+from pytest_cachesync import CacheClock
 from pytest_cachesync.clock.engines import EngineName, create_engine
 
 START = dt.datetime(2024, 3, 1, 8, 0, tzinfo=dt.UTC)  # where the `clock` fixture starts

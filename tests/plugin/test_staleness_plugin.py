@@ -199,7 +199,7 @@ def test_strict_from_marker_and_off_by_marker(pytester: pytest.Pytester) -> None
     pytester.makepyfile(
         test_planted="""
         import pytest
-        from pytest_cachesync.staleness.oracle import OracleClient
+        from pytest_cachesync import OracleClient
 
         INVALIDATE = False
 

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from flask import Flask, jsonify, request
 from sqlalchemy.engine import Engine
 
+from pytest_cachesync import RedisSpy
 from pytest_cachesync.staleness.bypass import Bypass
-from pytest_cachesync.staleness.spy import RedisSpy
 from pytest_cachesync.staleness.sql_recorder import SqlRecorder
 
 # Real-server tests use db 7, and db 8 for a second xdist worker, so workers never share one.
