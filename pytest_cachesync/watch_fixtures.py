@@ -65,6 +65,10 @@ def _cachesync_watch(
         finally:
             watch.uninstall()
         request.config.stash[FIGURES_KEY].add(figures)
+    try:
+        watch.checker.raise_unentered()
+    except AssertionError as error:
+        pytest.fail(str(error), pytrace=False)
     policy = ttl_policy(item, runtime)
     if policy is not None:
         watch.check_ttl_policy(policy)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from types import TracebackType
 from typing import TypeVar
 
 from pytest_cachesync.clock.reading import ClockLike, advance
@@ -64,6 +66,47 @@ class TtlPolicy:
         return next((s for p, s in self.bounds.items() if fnmatchcase(key, p)), None)
 
 
+class InvalidationBlock:
+    """What ``assert_invalidated(...)`` returns: the check runs when its ``with`` block exits.
+
+    A call without ``with`` would check nothing and pass. So a block that is never entered is
+    reported: when it is garbage collected (at once, for a bare call statement) and by
+    :meth:`StalenessChecker.raise_unentered`, which the plugin calls at every test's teardown.
+    """
+
+    def __init__(
+        self, check: Callable[[], AbstractContextManager[None]], call: str, missed: list[str]
+    ) -> None:
+        self._check = check
+        self.call = call
+        self._missed = missed
+        self.entered = False
+        self._running: AbstractContextManager[None] | None = None
+
+    def __enter__(self) -> None:
+        if self.entered:
+            raise RuntimeError(f"{self.call} is a block for one `with` statement only")
+        self.entered = True
+        self._running = self._check()
+        self._running.__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        assert self._running is not None
+        return self._running.__exit__(exc_type, exc, traceback)
+
+    def __del__(self) -> None:
+        if not self.entered:
+            self._missed.append(self.call)
+
+    def __repr__(self) -> str:
+        return f"<InvalidationBlock {self.call} entered={self.entered}>"
+
+
 class StalenessChecker:
     """The staleness assertions over one spied client and its bypass."""
 
@@ -71,6 +114,22 @@ class StalenessChecker:
         self.spy = spy
         self.bypass = bypass
         self.clock = clock
+        self._blocks: weakref.WeakSet[InvalidationBlock] = weakref.WeakSet()
+        self._missed: list[str] = []
+
+    def raise_unentered(self) -> None:
+        """Fail for every ``assert_invalidated(...)`` made without a ``with`` block."""
+        missed = self._missed + [b.call for b in self._blocks if not b.entered]
+        self._missed.clear()
+        for block in self._blocks:
+            block.entered = True  # reported once
+        if missed:
+            calls = "\n".join(f"  {call}" for call in missed)
+            raise AssertionError(
+                "assert_invalidated(...) checks the block of a `with` statement; these calls had "
+                f"none and checked nothing:\n{calls}\nwrite: with cachesync.assert_invalidated"
+                "(...):\n    <the write that must invalidate>"
+            )
 
     # -- assert_fresh -------------------------------------------------------------------------
 
@@ -141,17 +200,29 @@ class StalenessChecker:
 
     # -- assert_invalidated -------------------------------------------------------------------
 
-    @contextmanager
     def assert_invalidated(
         self, *keys_or_patterns: str, reads: Sequence[Callable[[], object]] = ()
-    ) -> Iterator[None]:
-        """The block must invalidate the named keys (or, with `reads`, every key they fill).
+    ) -> InvalidationBlock:
+        """The ``with`` block must invalidate the named keys (or, with `reads`, every key they
+        fill).
 
         With `reads`, each read runs bypassed after the block; every cache key it fills must
         then be absent from the real Redis or hold that fresh value.
         """
         if not keys_or_patterns and not reads:
             raise TypeError("name the keys or patterns to invalidate, or pass reads=[...]")
+        named = ", ".join(repr(k) for k in keys_or_patterns)
+        call = f"assert_invalidated({named}{', reads=[...]' if reads else ''})"
+        block = InvalidationBlock(
+            lambda: self._invalidated(keys_or_patterns, reads), call, self._missed
+        )
+        self._blocks.add(block)
+        return block
+
+    @contextmanager
+    def _invalidated(
+        self, keys_or_patterns: Sequence[str], reads: Sequence[Callable[[], object]]
+    ) -> Iterator[None]:
         mark = len(self.spy.effects)
         yield
         effects = [e for e in self.spy.effects[mark:] if not e.bypassed]

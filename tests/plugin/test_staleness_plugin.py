@@ -93,6 +93,34 @@ def test_assert_invalidated_passes_and_fails(pytester: pytest.Pytester) -> None:
     )
 
 
+def test_assert_invalidated_without_with_fails_the_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_forgot_with="""
+        INVALIDATE = False
+
+        def test_bare_call(cachesync, client, read):
+            read()
+            cachesync.assert_invalidated("lot:1")
+            client.put("/lots/1", json={"price": 9})
+
+        def test_kept_but_not_entered(cachesync, client, read):
+            read()
+            check = cachesync.assert_invalidated("lot:*")
+            client.put("/lots/1", json={"price": 9})
+            assert check is not None
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*assert_invalidated(...) checks the block of a `with` statement; these calls had*",
+            "*assert_invalidated('lot:1')",
+            "*assert_invalidated('lot:*')",
+        ]
+    )
+
+
 def test_check_ttl_policy_from_argument_and_marker(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_policy="""
