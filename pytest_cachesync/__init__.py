@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CacheClock",
     "CacheSync",
+    "CacheSyncClient",
     "KeyClassifier",
     "OracleClient",
     "RaceInjector",
@@ -31,20 +32,20 @@ if TYPE_CHECKING:
     from .clock.clock import CacheClock
     from .facade import CacheSync
     from .integrations.flask_sqlalchemy import bind_flask_sqlalchemy
-    from .staleness.checks import TtlPolicy
-    from .staleness.oracle import OracleClient
-    from .staleness.patterns import KeyClassifier
+    from .staleness.oracle import CacheSyncClient, OracleClient
+    from .staleness.patterns import KeyClassifier, TtlPolicy
     from .staleness.race import RaceInjector
     from .staleness.spy import RedisSpy
 
 _WHERE = {
     "CacheClock": ".clock.clock",
     "CacheSync": ".facade",
+    "CacheSyncClient": ".staleness.oracle",
     "KeyClassifier": ".staleness.patterns",
     "OracleClient": ".staleness.oracle",
     "RaceInjector": ".staleness.race",
     "RedisSpy": ".staleness.spy",
-    "TtlPolicy": ".staleness.checks",
+    "TtlPolicy": ".staleness.patterns",
     "bind_flask_sqlalchemy": ".integrations.flask_sqlalchemy",
 }
 

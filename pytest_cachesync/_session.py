@@ -34,6 +34,12 @@ class Runtime:
     redis_plans: dict[str, KeyspacePlan] = field(default_factory=dict)
 
     @property
+    def redis_url(self) -> str | None:
+        """The URL of the configured Redis server; None for the embedded default."""
+        target = self.settings.redis_url.value
+        return None if target is None else target.url
+
+    @property
     def redis_plan(self) -> KeyspacePlan:
         plan = self.redis_plans.get(self.worker.name)
         if plan is None:
@@ -41,7 +47,7 @@ class Runtime:
             from .stores.redis import plan_keyspace
 
             plan = self.redis_plans[self.worker.name] = plan_keyspace(
-                self.settings.redis_url.value,
+                self.redis_url,
                 self.settings.redis_isolation.value,
                 self.worker,
                 self.redis_databases,
@@ -61,18 +67,10 @@ def configure(config: pytest.Config, settings: Settings) -> Runtime:
         from .stores.guard import check_db_url, check_redis_url, parse_db_url
 
         if redis_url is not None:
-            check_redis_url(redis_url, allow_remote=allow_remote)
+            check_redis_url(redis_url.url, allow_remote=allow_remote)
         if settings.db_url.value:
             db_url = parse_db_url(settings.db_url.value)
             check_db_url(db_url, allow_remote=allow_remote)
-    bounds = settings.ttl_bounds
-    if bounds.value is not None:
-        from .staleness.checks import TtlPolicy
-
-        try:
-            TtlPolicy.parse(bounds.value)
-        except ValueError as error:
-            raise pytest.UsageError(f"cachesync ttl-bounds ({bounds.source}): {error}.") from None
     runtime = Runtime(settings=settings, worker=current_worker(config), db_url=db_url)
     config.stash[RUNTIME_KEY] = runtime
     return runtime
@@ -81,7 +79,7 @@ def configure(config: pytest.Config, settings: Settings) -> Runtime:
 def preflight(config: pytest.Config, runtime: Runtime) -> None:
     """Claim the stores, reach the servers, refuse foreign keyspaces and databases."""
     settings = runtime.settings
-    redis_url = settings.redis_url.value
+    redis_url = runtime.redis_url
     if redis_url is None and runtime.db_url is None:
         # Embedded stores private to this process: nothing to claim or reach.
         return

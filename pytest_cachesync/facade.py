@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
     from .clock.clock import CacheClock
-    from .staleness.checks import InvalidationBlock, StalenessChecker, TtlPolicy
+    from .staleness.checks import InvalidationBlock, StalenessChecker
+    from .staleness.patterns import TtlPolicy
     from .staleness.race import RaceInjector
     from .staleness.spy import RedisSpy
     from .staleness.sql_recorder import SqlRecorder
@@ -160,7 +161,7 @@ class CacheSync:
         Without ``policy``: the marker's ``ttl_bounds``, else ``--cachesync-ttl-bounds``, else
         only "has a TTL" is checked.
         """
-        from .staleness.checks import TtlPolicy
+        from .staleness.patterns import TtlPolicy
 
         if policy is None:
             parsed = self._ttl_policy()

@@ -113,7 +113,7 @@ def _cachesync_keyspace(_cachesync_config: pytest.Config) -> Iterator[RedisKeysp
     from .stores.redis import RedisKeyspace
 
     runtime = _cachesync_config.stash[RUNTIME_KEY]
-    url = runtime.settings.redis_url.value
+    url = runtime.redis_url
     plan = runtime.redis_plan
     keyspace = RedisKeyspace.embedded(plan) if url is None else RedisKeyspace.on_server(url, plan)
     keyspace.claim(allow_foreign=runtime.settings.allow_foreign_redis.value)

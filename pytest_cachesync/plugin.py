@@ -14,7 +14,7 @@ import pytest
 
 from . import clock_fixture, fixtures, watch_fixtures
 from ._markers import CLOCK_MARKER_HELP, MARKER_HELP
-from ._options import add_options, describe_sources, resolve
+from ._options import add_options, resolve
 from ._session import RUNTIME_KEY, configure, preflight
 from .staleness.report import (
     FIGURES_KEY,
@@ -70,7 +70,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     from ._header import header_lines
 
-    return header_lines(runtime, describe_sources)
+    return header_lines(runtime)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -6,8 +6,6 @@ import math
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from types import TracebackType
 from typing import TypeVar
 
@@ -16,7 +14,7 @@ from pytest_cachesync.clock.reading import ClockLike, advance
 from .bypass import Bypass, read_value
 from .commands import TtlEffect
 from .compare import IgnoreList, comparable, diff
-from .patterns import as_text, is_lease
+from .patterns import TtlPolicy, as_text
 from .spy import FILL, HIT, INVALIDATION, RedisSpy
 
 T = TypeVar("T")
@@ -26,44 +24,6 @@ def format_seconds(value: float | None) -> str:
     if value is None:
         return "unknown"
     return f"{value:.3f}".rstrip("0").rstrip(".") + " s"
-
-
-@dataclass(frozen=True, slots=True)
-class TtlPolicy:
-    """Maximum TTL in seconds per cache pattern; every cache key written needs a TTL."""
-
-    bounds: Mapping[str, float]
-
-    @classmethod
-    def parse(cls, value: str | Mapping[str, float] | Iterable[str]) -> TtlPolicy:
-        """From a mapping, or `"users:*=10 user:*=10"` (ini lines / option values)."""
-        if isinstance(value, Mapping):
-            items = list(value.items())
-        else:
-            entries = value.split() if isinstance(value, str) else list(value)
-            items = []
-            for entry in entries:
-                pattern, sep, seconds = entry.rpartition("=")
-                if not sep or not pattern:
-                    raise ValueError(f"TTL bound {entry!r} is not PATTERN=SECONDS")
-                items.append((pattern, seconds))
-        bounds: dict[str, float] = {}
-        for pattern, seconds in items:
-            try:
-                number = float(seconds)
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"TTL bound for {pattern!r} is not a number: {seconds!r}"
-                ) from None
-            if not math.isfinite(number) or number <= 0:
-                raise ValueError(f"TTL bound for {pattern!r} must be positive, got {seconds!r}")
-            bounds[pattern] = number
-        return cls(bounds)
-
-    def bound_for(self, pattern: str, key: str) -> float | None:
-        if pattern in self.bounds:
-            return self.bounds[pattern]
-        return next((s for p, s in self.bounds.items() if fnmatchcase(key, p)), None)
 
 
 class InvalidationBlock:
@@ -253,7 +213,7 @@ class StalenessChecker:
         problems = []
         for key in sorted(filled):
             real = read_value(self.spy, key)
-            if real is None or is_lease(real):
+            if real is None or self.spy.classifier.is_lease(real):
                 continue
             fresh = self.bypass.scratch_value(key)
             if real != fresh:
