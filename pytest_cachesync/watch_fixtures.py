@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     import redis
     import sqlalchemy as sa
 
-    from .staleness.checks import TtlPolicy
+    from .staleness.oracle import CacheSyncClient
+    from .staleness.patterns import TtlPolicy
     from .staleness.spy import RedisSpy
     from .staleness.watch import Watch
     from .stores.redis import RedisKeyspace
@@ -27,12 +28,7 @@ def ttl_policy(node: pytest.Item, runtime: Runtime) -> TtlPolicy | None:
     marked = marker_options(node).ttl_bounds
     if marked is not None:
         return marked
-    configured = runtime.settings.ttl_bounds.value
-    if not configured:
-        return None
-    from .staleness.checks import TtlPolicy
-
-    return TtlPolicy.parse(configured)
+    return runtime.settings.ttl_bounds.value
 
 
 WATCH_FIXTURE = "_cachesync_watch"
@@ -56,6 +52,7 @@ def _cachesync_watch(
         runtime.settings.cache_patterns.value,
         prefix=_cachesync_keyspace.key_prefix,
         now=clock_time(lambda: item.stash.get(CLOCK_KEY, None)),
+        lease_prefix=runtime.settings.lease_prefix.value,
     )
     try:
         yield watch
@@ -90,10 +87,10 @@ def cachesync_spy(_cachesync_watch: Watch) -> RedisSpy:
 
 
 @pytest.fixture
-def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) -> Any:
-    """A Flask test client for your ``app`` fixture; in strict mode it checks every GET.
+def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) -> CacheSyncClient:
+    """A Flask test client for your ``app`` fixture; in oracle mode it checks every GET.
 
-    With ``--cachesync-strict`` (or ``@pytest.mark.cachesync(strict=True)``) every GET is
+    With ``--cachesync-oracle`` (or ``@pytest.mark.cachesync(oracle=True)``) every GET is
     replayed with the cache bypassed and compared; a read staler than the allowed staleness
     (``--cachesync-allowed-staleness``, or the marker's ``staleness=``; 0 = read-your-writes)
     fails the test at that GET. Otherwise it is ``app.test_client()`` itself, at no replay cost.
@@ -118,11 +115,11 @@ def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) ->
             "application (it has no test_client()).",
             pytrace=False,
         )
-    client = test_client()
+    client: CacheSyncClient = test_client()
     options = marker_options(request.node)
     settings = request.config.stash[RUNTIME_KEY].settings
-    strict = settings.strict.value if options.strict is None else options.strict
-    if not strict:
+    oracle = settings.oracle.value if options.oracle is None else options.oracle
+    if not oracle:
         return client
     allowed = settings.allowed_staleness.value if options.staleness is None else options.staleness
     try:

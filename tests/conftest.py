@@ -64,7 +64,7 @@ def app(
 
 @pytest.fixture
 def client(cachesync_client: FlaskClient) -> FlaskClient:
-    """The plugin's client for ``app``: with ``--cachesync-strict`` every GET is checked fresh."""
+    """The plugin's client for ``app``: with ``--cachesync-oracle`` every GET is checked fresh."""
     return cachesync_client
 
 

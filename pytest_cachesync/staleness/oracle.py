@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import redis
@@ -33,6 +33,23 @@ from .sql_recorder import SqlRecorder
 
 REPLAY_LOG_ATTRIBUTE = "cachesync_replay"
 """Set to True on every log record created while a replay runs, to tell its lines apart."""
+
+
+class CacheSyncClient(Protocol):
+    """What ``cachesync_client`` gives a test: a Flask test client, or the oracle around one.
+
+    Both answer the request methods with the app's response (a Flask ``TestResponse``).
+    """
+
+    def get(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def post(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def put(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def patch(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 class PathSkipList:

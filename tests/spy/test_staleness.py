@@ -8,10 +8,10 @@ import redis
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
-from pytest_cachesync import RedisSpy
+from pytest_cachesync import RedisSpy, TtlPolicy
 from pytest_cachesync.clock.reading import clock_reader
 from pytest_cachesync.staleness.bypass import Bypass
-from pytest_cachesync.staleness.checks import StalenessChecker, TtlPolicy
+from pytest_cachesync.staleness.checks import StalenessChecker
 
 from .conftest import FakeClock, create_toy_app, lots
 
