@@ -48,6 +48,14 @@ print(json.dumps(sorted(sys.modules)), file=open(sys.argv[1], "w"))
 # Neither the benchmark venv's other plugins nor the caller's settings take part.
 _QUIET = ["-p", "no:hypothesispytest", "-p", "no:pytest_redis", "-p", "no:pytest_postgresql"]
 _WITHOUT = ["-p", "no:cachesync"]
+# As in a user's environment, compiled modules and pytest's rewritten ones are cached on disk (an
+# empty value turns a PYTHONDONTWRITEBYTECODE=1 of the caller off); a first, uncounted run of
+# each variant writes the caches.
+_ENV = {"PYTHONDONTWRITEBYTECODE": ""}
+
+
+def _run(suite: Path, args: list[str]) -> SuiteRun:
+    return run_suite(suite, [*_QUIET, *args], timeout_s=TIMEOUT_S, env=_ENV)
 
 
 def _write(directory: Path, count: int) -> Path:
@@ -68,11 +76,12 @@ def _startup_rows(suite: Path) -> list[Result]:
     with_plugin: list[float] = []
     without: list[float] = []
     ok = True
-    for _ in range(ROUNDS):
+    for round_ in range(ROUNDS + 1):
         for args, samples in (([], with_plugin), (_WITHOUT, without)):
-            run = run_suite(suite, [*_QUIET, "-p", "no:xdist", *args], timeout_s=TIMEOUT_S)
+            run = _run(suite, ["-p", "no:xdist", *args])
             ok = _check("trivial suite", run, TRIVIAL_TESTS) and ok
-            samples.append(run.wall_s * 1000.0)
+            if round_:
+                samples.append(run.wall_s * 1000.0)
     plugin_ms, baseline_ms = median(with_plugin), median(without)
     added = plugin_ms - baseline_ms
     return [
@@ -98,7 +107,7 @@ def _startup_rows(suite: Path) -> list[Result]:
 def _modules(suite: Path, args: list[str]) -> list[str]:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as record:
         path = Path(record.name)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CACHESYNC_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CACHESYNC_")} | _ENV
     command = [str(bench_python()), "-c", _COUNT_MODULES, str(path), "-q", *_QUIET, *args]
     subprocess.run(command, cwd=suite, env=env, capture_output=True, timeout=TIMEOUT_S)
     try:
@@ -131,11 +140,12 @@ def _xdist_rows(suite: Path) -> list[Result]:
     serial: list[float] = []
     parallel: list[float] = []
     ok = True
-    for _ in range(3):
+    for round_ in range(4):
         for workers, samples in ((0, serial), (2, parallel)):
-            run = run_suite(suite, [*_QUIET, "-n", str(workers)], timeout_s=TIMEOUT_S)
+            run = _run(suite, ["-n", str(workers)])
             ok = _check(f"near-empty suite -n {workers}", run, NEAR_EMPTY_TESTS) and ok
-            samples.append(run.wall_s)
+            if round_:
+                samples.append(run.wall_s)
     speedup = ratio(median(serial), median(parallel))
     return [
         Result(f"unused plugin, {NEAR_EMPTY_TESTS} near-empty tests: -n 0", median(serial), "s"),
