@@ -15,9 +15,9 @@ import redis
 import sqlalchemy as sa
 
 from .bypass import Bypass
-from .checks import StalenessChecker, TtlPolicy, format_seconds
+from .checks import StalenessChecker, format_seconds
 from .oracle import OracleClient
-from .patterns import KeyClassifier
+from .patterns import LEASE_PREFIX, KeyClassifier, TtlPolicy
 from .race import RaceInjector
 from .report import ItemFigures, item_figures
 from .spy import RedisSpy
@@ -64,9 +64,10 @@ class Watch:
         *,
         prefix: str,
         now: Callable[[], float],
+        lease_prefix: str = LEASE_PREFIX,
         namespaces: list[str] | None = None,
     ) -> Watch:
-        classifier = KeyClassifier(patterns, prefix, namespaces=namespaces)
+        classifier = KeyClassifier(patterns, prefix, lease_prefix, namespaces=namespaces)
         spy = RedisSpy(client, classifier, clock=now).install()
         try:
             sql = SqlRecorder(engine, clock=now).install()
@@ -102,7 +103,7 @@ class Watch:
         skip: Sequence[str] = (),
     ) -> OracleClient:
         """A strict oracle around a Flask test client, counted in this test's figures."""
-        self.require_patterns("strict mode")
+        self.require_patterns("oracle mode")
         oracle = OracleClient(
             client,
             self.spy,

@@ -119,7 +119,7 @@ def test_keys_are_in_the_test_keyspace(cachesync, cachesync_client, cachesync_sp
 INI = """
 [pytest]
 cachesync_cache_patterns = view/* flask_cache_*
-cachesync_strict = true
+cachesync_oracle = true
 """
 
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("backend", "toy")
 
 
 def _run_suite(pytester: pytest.Pytester, report: str, *selection: str) -> None:
-    args = ["-p", "no:randomly", "--cachesync-strict", "--cachesync-report", report]
+    args = ["-p", "no:randomly", "--cachesync-oracle", "--cachesync-report", report]
     result = pytester.runpytest(*args, *selection)
     assert result.ret == 0, result.stdout.str()
 
