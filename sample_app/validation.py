@@ -94,8 +94,9 @@ class Payload:
             raise bad_request(
                 f"'{name}' must be a non-negative amount with at most 2 decimals", {"field": name}
             )
-        # The range is checked first: quantize() raises on numbers wider than the context.
-        if amount * 100 > maximum_cents:
+        # The range is checked first, without arithmetic: quantize() and even ``* 100`` raise
+        # on numbers as large as 1e30 or 1E+999999.
+        if amount > Decimal(maximum_cents).scaleb(-2):
             raise bad_request(
                 f"'{name}' must be at most {Decimal(maximum_cents) / 100}", {"field": name}
             )
@@ -145,7 +146,13 @@ def parse_json(raw: bytes) -> Any:
 
 def json_body(*, required: Iterable[str] = (), optional: Iterable[str] = ()) -> Payload:
     """The request's JSON object body checked against the allowed field names."""
-    data = parse_json(request.get_data(cache=True))
+    raw = request.get_data(cache=True)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and len(raw) >= limit:
+        # werkzeug cuts a streamed (chunked) body at the limit without a word: what was read
+        # may be a valid prefix, never the whole body.
+        raise _too_large(limit)
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise bad_request("request body must be a JSON object")
     return Payload(data, required=required, optional=optional)
@@ -159,7 +166,11 @@ def refuse_oversized_body() -> None:
     """
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if request.content_length is not None and request.content_length > limit:
-        raise RequestEntityTooLarge(f"request bodies are limited to {limit} bytes")
+        raise _too_large(limit)
+
+
+def _too_large(limit: int) -> RequestEntityTooLarge:
+    return RequestEntityTooLarge(f"request bodies are limited to {limit} bytes")
 
 
 def init_app(app: Flask) -> None:
