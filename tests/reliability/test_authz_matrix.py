@@ -2,7 +2,8 @@
 
 Callers: anonymous, the owner of the target rows, another user, an admin, the owner's token
 once expired (time travel, 12 h + 2 min later), a token forged with another key claiming the
-admin, and a token used after its logout.
+admin, a token used after its logout, and revoked tokens of other users: after "log out
+everywhere", after a password change, after a role change and after the user was deleted.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ ANYONE = "anyone"
 LOGGED_IN = "logged in"
 OWNER_OR_ADMIN = "owner or admin"
 ADMIN = "admin"
-REFUSED_CALLERS = ("anonymous", "expired", "forged", "logged_out")
-CALLERS = ("anonymous", "expired", "forged", "logged_out", "other", "owner", "admin")
+REVOKED_CALLERS = ("logged_out", "everywhere", "password_changed", "demoted", "deleted")
+REFUSED_CALLERS = ("anonymous", "expired", "forged", *REVOKED_CALLERS)
+CALLERS = (*REFUSED_CALLERS, "other", "owner", "admin")
 ALLOWED = {
     ANYONE: set(CALLERS),
     LOGGED_IN: {"other", "owner", "admin"},
@@ -79,6 +81,7 @@ ENDPOINTS = [
     Endpoint("POST", lambda w: "/auth/login", ANYONE,
              lambda w, c: {"username": "owner", "password": PASSWORD}),
     Endpoint("POST", lambda w: "/auth/logout", LOGGED_IN),
+    Endpoint("POST", lambda w: "/auth/logout-everywhere", LOGGED_IN),
     Endpoint("GET", lambda w: "/users", ADMIN),
     Endpoint("GET", lambda w: f"/users/{w.owner_id}", OWNER_OR_ADMIN),
     Endpoint("PUT", lambda w: f"/users/{w.owner_id}", OWNER_OR_ADMIN, lambda w, c: {"phone": c}),
@@ -135,6 +138,19 @@ def build_world(kit: AppKit) -> World:
     world = World(owner_id, admin_id, lot_id, spare_lot_id, booked.get_json()["id"])
     logged_out = kit.headers("owner")
     assert kit.client.post("/auth/logout", headers=logged_out).status_code == 200
+    admin = kit.headers("root")
+    revoked = {caller: kit.headers(kit_user(kit, caller)) for caller in REVOKED_CALLERS[1:]}
+    # Admins whose tokens were revoked: an accepted token would pass every admin check.
+    revocations = [
+        ("POST", "/auth/logout-everywhere", revoked["everywhere"], None),
+        ("PATCH", "/users/{}", admin, {"password": "changed-pw"}),
+        ("PATCH", "/users/{}", admin, {"role": "user"}),
+        ("DELETE", "/users/{}", admin, None),
+    ]
+    for caller, (method, path, headers, body) in zip(REVOKED_CALLERS[1:], revocations, strict=True):
+        target = path.format(_user_id(kit, caller))
+        done = kit.client.open(target, method=method, headers=headers, json=body)
+        assert done.status_code == 200, (caller, done.get_json())
     world.headers = {
         "anonymous": {},
         "owner": owner,
@@ -143,8 +159,24 @@ def build_world(kit: AppKit) -> World:
         "expired": kit.headers("owner"),
         "forged": {"Authorization": f"Bearer {_forged_admin_token(world)}"},
         "logged_out": logged_out,
+        **revoked,
     }
     return world
+
+
+def kit_user(kit: AppKit, caller: str) -> str:
+    """An admin of its own for a revoked-token caller; its username."""
+    kit.admin(f"revoked_{caller}")
+    return f"revoked_{caller}"
+
+
+def _user_id(kit: AppKit, caller: str) -> int:
+    with kit.app.app_context():
+        user_id = get_session().scalar(
+            sa.select(User.id).where(User.username == f"revoked_{caller}")
+        )
+    assert isinstance(user_id, int)
+    return user_id
 
 
 def call(kit: AppKit, world: World, endpoint: Endpoint, caller: str) -> Any:
@@ -176,11 +208,14 @@ def test_no_caller_outside_the_rule_succeeds(
             leaks.append(caller)
         if caller not in allowed and response.status_code < 400:
             unauthorised.append((caller, response.status_code))
+    revoked_tried = [c for c in REVOKED_CALLERS if c not in allowed]
     figures.add(
         "authz_matrix",
         requests=len(order),
         unauthorised_successes=len(unauthorised),
         password_hash_leaks=len(leaks),
+        revoked_token_requests=len(revoked_tried),
+        revoked_tokens_accepted=sum(1 for c in revoked_tried if outcomes[c] != 401),
     )
     assert unauthorised == [], outcomes
     assert leaks == [], outcomes
