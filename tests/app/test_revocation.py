@@ -139,28 +139,12 @@ def outage(
     return AppKit(app, app.test_client(), redis_client), server
 
 
-def revoked_tokens(kit: AppKit) -> dict[str, dict[str, str]]:
-    """One token per way a token is revoked, each revoked while Redis is up."""
-    kit.admin("root")
-    admin = kit.headers("root")
-    ids = {name: kit.user(name) for name in ("out", "everywhere", "pw", "role", "gone")}
-    tokens = {name: kit.headers(name) for name in ids}
-    assert kit.client.post("/auth/logout", headers=tokens["out"]).status_code == 200
-    assert (
-        kit.client.post("/auth/logout-everywhere", headers=tokens["everywhere"]).status_code == 200
-    )
-    pw = kit.client.patch(f"/users/{ids['pw']}", json={"password": "changed!"}, headers=admin)
-    role = kit.client.patch(f"/users/{ids['role']}", json={"role": "admin"}, headers=admin)
-    gone = kit.client.delete(f"/users/{ids['gone']}", headers=admin)
-    assert (pw.status_code, role.status_code, gone.status_code) == (200, 200, 200)
-    return tokens
-
-
 def test_revoked_tokens_stay_dead_while_redis_is_down(
     outage: tuple[AppKit, fakeredis.FakeServer],
 ) -> None:
     kit, server = outage
-    revoked = revoked_tokens(kit)
+    kit.admin("root")
+    revoked = kit.revoked_headers(kit.headers("root"))
     kit.user("live")
     live = kit.headers("live")
     server.connected = False
