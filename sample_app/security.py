@@ -27,6 +27,7 @@ import redis
 from flask import current_app, g, request
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, exists, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sample_app import cache_keys, clock
@@ -93,7 +94,10 @@ def close_session(session: Session, claims: Claims) -> None:
         session.add(
             RevokedSession(session_id=claims.session_id, user_id=claims.user_id, expires_at=expires)
         )
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # a concurrent logout of the same token recorded it first
     cache = get_cache()
     key = cache.key(cache_keys.user_session(claims.session_id))
     active = cache.key(cache_keys.ACTIVE_USERS)

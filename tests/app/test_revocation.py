@@ -14,6 +14,9 @@ import sqlalchemy as sa
 from appkit import AppKit
 
 from sample_app import create_app
+from sample_app.db import get_session
+from sample_app.models import RevokedSession
+from sample_app.security import close_session, token_claims
 
 NEW = {"email": "x@example.com", "password": "pw-123456"}
 
@@ -163,3 +166,21 @@ def test_revoked_tokens_stay_dead_while_redis_is_down(
     assert kit.client.get("/reservations", headers=live).status_code == 401
     for headers in revoked.values():
         assert kit.client.get("/reservations", headers=headers).status_code == 401
+
+
+def test_two_logouts_of_one_token_at_once_both_succeed(
+    kit: AppKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kit.user("alice")
+    token = kit.token("alice")
+    with kit.app.test_request_context(headers={"Authorization": f"Bearer {token}"}):
+        claims = token_claims()
+        assert claims is not None
+        session = get_session()
+        close_session(session, claims)
+        # The second request checked before the first one's row was committed.
+        monkeypatch.setattr(session, "get", lambda *_args, **_kwargs: None)
+        close_session(session, claims)
+        monkeypatch.undo()
+        rows = session.scalars(sa.select(RevokedSession.session_id)).all()
+    assert rows == [claims.session_id]
