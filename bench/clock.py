@@ -15,8 +15,8 @@ import fakeredis
 import redis
 
 from bench._table import Result, markdown_table, median, ratio
-from pytest_cachesync.clock import CacheClock
-from pytest_cachesync.clock_engines import (
+from pytest_cachesync import CacheClock
+from pytest_cachesync.clock.engines import (
     EngineName,
     create_engine,
     is_installed,

@@ -166,7 +166,7 @@ PLUGIN_NAME = "pytest-cachesync"
 
 def plugin_strategies() -> tuple[str, ...]:
     try:
-        from pytest_cachesync.settings import DB_RESET_CHOICES
+        from pytest_cachesync._options import DB_RESET_CHOICES
     except ImportError:
         return ()
     return tuple(DB_RESET_CHOICES)

@@ -23,12 +23,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from pytest_cachesync.databases import SqliteFileDatabase, TestDatabase, plan_database
-from pytest_cachesync.engines import make_engine
-from pytest_cachesync.redis_keyspace import RedisKeyspace, plan_keyspace, server_database_count
-from pytest_cachesync.rollback import RollbackScope
-from pytest_cachesync.truncate import Truncator, WriteTracker
-from pytest_cachesync.workers import MAIN
+from pytest_cachesync._workers import MAIN
+from pytest_cachesync.stores.engines import make_engine
+from pytest_cachesync.stores.redis import RedisKeyspace, plan_keyspace, server_database_count
+from pytest_cachesync.stores.rollback import RollbackScope
+from pytest_cachesync.stores.sql import SqliteFileDatabase, TestDatabase, plan_database
+from pytest_cachesync.stores.truncate import Truncator, WriteTracker
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "400"))
 SLOW_ROUNDS = 8

@@ -1,4 +1,10 @@
-"""pytest hooks and options of pytest-cachesync."""
+"""pytest hooks and options of pytest-cachesync.
+
+Installed, the plugin is loaded by every pytest run in the environment, so this module and the
+fixture modules it registers import no store, client or web library at start-up: Redis,
+SQLAlchemy, fakeredis and Flask are imported when a test first asks for a ``cachesync``
+fixture (or an option names a server).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,16 @@ from typing import Any
 import pytest
 
 from . import clock_fixture, fixtures, watch_fixtures
-from .clock import MARKER_LINE as CLOCK_MARKER_LINE
-from .markers import MARKER_HELP
-from .runtime import RUNTIME_KEY, configure, preflight
-from .session_figures import FIGURES_KEY, REPORT_KEY, WORKEROUTPUT_KEY, SessionFigures, observed
-from .settings import add_options, describe_sources, resolve
+from ._markers import CLOCK_MARKER_HELP, MARKER_HELP
+from ._options import add_options, resolve
+from ._session import RUNTIME_KEY, configure, preflight
+from .staleness.report import (
+    FIGURES_KEY,
+    REPORT_KEY,
+    WORKEROUTPUT_KEY,
+    SessionFigures,
+    observed,
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -21,7 +32,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
-    config.addinivalue_line("markers", CLOCK_MARKER_LINE)
+    config.addinivalue_line("markers", CLOCK_MARKER_HELP)
     runtime = configure(config, resolve(config))
     config.stash[FIGURES_KEY] = SessionFigures()
     config.pluginmanager.register(fixtures.config_fixture(config), "cachesync-config-fixture")
@@ -30,9 +41,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(watch_fixtures, "cachesync-watch-fixtures")
     if runtime.settings.redis_targets.value:
         # Autouse: registered only when set, so other sessions pay nothing per test.
-        from . import redis_targets
+        from .stores import routing
 
-        config.pluginmanager.register(redis_targets, "cachesync-redis-targets")
+        config.pluginmanager.register(routing, "cachesync-redis-targets")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -53,12 +64,13 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
-    from .header import header_lines
-
     runtime = config.stash.get(RUNTIME_KEY, None)
-    if runtime is None:
+    if runtime is None or not runtime.settings.configured:
+        # Installed but not set up for this project: its runs stay as they were.
         return None
-    return header_lines(runtime, describe_sources)
+    from ._header import header_lines
+
+    return header_lines(runtime)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -77,7 +89,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if workeroutput is not None:
         workeroutput[WORKEROUTPUT_KEY] = figures.worker_output()
         return
-    from .report import write_json
+    from .staleness.report import write_json
 
     report = config.stash[REPORT_KEY] = figures.report()
     path = config.stash[RUNTIME_KEY].settings.report.value
@@ -88,7 +100,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
-    from .report import render
+    from .staleness.report import render
 
     report = config.stash.get(REPORT_KEY, None)
     if report is not None and observed(report):

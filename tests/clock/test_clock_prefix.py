@@ -8,9 +8,9 @@ import fakeredis
 import pytest
 import redis
 
-from pytest_cachesync.clock import CacheClock
-from pytest_cachesync.clock_engines import EngineName
-from pytest_cachesync.redis_ttl import glob_for_prefix
+from pytest_cachesync import CacheClock
+from pytest_cachesync.clock.engines import EngineName
+from pytest_cachesync.clock.ttl import glob_for_prefix
 
 START = dt.datetime(2024, 3, 1, 8, 0, tzinfo=dt.UTC)
 

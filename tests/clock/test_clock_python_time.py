@@ -11,13 +11,13 @@ import fakeredis
 import pytest
 import redis
 
-from pytest_cachesync.clock import (
+from pytest_cachesync.clock.clock import (
     CacheClock,
     ClockNotRunningError,
     ClockSettings,
     to_timestamp,
 )
-from pytest_cachesync.clock_engines import EngineName, engine_header, resolve_engine_name
+from pytest_cachesync.clock.engines import EngineName, engine_header, resolve_engine_name
 
 START = dt.datetime(2024, 3, 1, 8, 0, tzinfo=dt.UTC)
 REAL_TIME_FLOOR = dt.datetime(2025, 1, 1, tzinfo=dt.UTC).timestamp()

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from sqlalchemy.engine import make_url
 
-from pytest_cachesync.guard import redis_db_from_url
+from pytest_cachesync.stores.guard import redis_db_from_url
 
 REAL_REDIS_URL = os.environ.get("CACHESYNC_REDIS_URL") or None
 REAL_DB_URL = os.environ.get("CACHESYNC_DB_URL") or None

@@ -17,7 +17,7 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from pytest_cachesync.guard import redis_db_from_url
+from pytest_cachesync.stores.guard import redis_db_from_url
 
 from .conftest import REAL_DB_URL, REAL_REDIS_URL, Backend, needs_real_db, needs_real_redis
 

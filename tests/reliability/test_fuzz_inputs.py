@@ -23,7 +23,7 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_cachesync.facade import CacheSync
+from pytest_cachesync import CacheSync
 from sample_app import queries as loaders
 from sample_app.db import get_session
 from sample_app.reset import row_counts

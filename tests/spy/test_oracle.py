@@ -8,10 +8,9 @@ import redis
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
-from pytest_cachesync.bypass import Bypass
-from pytest_cachesync.oracle import OracleClient
-from pytest_cachesync.spy import RedisSpy
-from pytest_cachesync.sqlcount import SqlRecorder
+from pytest_cachesync import OracleClient, RedisSpy
+from pytest_cachesync.staleness.bypass import Bypass
+from pytest_cachesync.staleness.sql_recorder import SqlRecorder
 
 from .conftest import FakeClock, create_toy_app, lots
 

@@ -14,11 +14,9 @@ from flask import Flask, jsonify
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
-from pytest_cachesync.bypass import Bypass
-from pytest_cachesync.oracle import OracleClient
-from pytest_cachesync.race import RaceInjector
-from pytest_cachesync.spy import RedisSpy
-from pytest_cachesync.sqlcount import SqlRecorder
+from pytest_cachesync import OracleClient, RaceInjector, RedisSpy
+from pytest_cachesync.staleness.bypass import Bypass
+from pytest_cachesync.staleness.sql_recorder import SqlRecorder
 from sample_app import cache_keys, create_app
 from sample_app.db import create_engine_for, get_session
 from sample_app.models import Base, ParkingLot, ParkingSpot, User

@@ -16,8 +16,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
+from pytest_cachesync._workers import Worker
+
 from .guard import foreign_database_refusal, mask_db_url, unreachable
-from .workers import Worker
 
 MARKER_TABLE = "cachesync_test_database"
 MAINTENANCE_DB = "postgres"

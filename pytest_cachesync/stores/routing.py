@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .runtime import RUNTIME_KEY
-from .targets import resolve_owner
+from pytest_cachesync._import_path import resolve_owner
+from pytest_cachesync._session import RUNTIME_KEY
 
 
 @pytest.fixture(autouse=True)

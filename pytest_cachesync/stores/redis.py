@@ -15,10 +15,11 @@ from typing import Any, Literal
 import pytest
 import redis
 
+from pytest_cachesync._options import RedisIsolation
+from pytest_cachesync._workers import Worker
+from pytest_cachesync.clock.ttl import glob_for_prefix
+
 from .guard import foreign_redis_refusal, mask_redis_url, redis_db_from_url, unreachable
-from .redis_ttl import glob_for_prefix
-from .settings import RedisIsolation
-from .workers import Worker
 
 SENTINEL_KEY = "cachesync:sentinel"
 SENTINEL_VALUE = b"pytest-cachesync test keyspace; the plugin empties it before every test"

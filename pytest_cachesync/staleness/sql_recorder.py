@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from .clock_reading import ClockLike, clock_reader
+from pytest_cachesync.clock.reading import ClockLike, clock_reader
 
 _WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE|MERGE|TRUNCATE|UPSERT)\b", re.IGNORECASE)
 _PENDING_WRITE = "cachesync_pending_write"

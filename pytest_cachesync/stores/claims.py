@@ -27,7 +27,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from .databases import ServerDatabase, SqliteFileDatabase
 from .guard import (
     busy_database_refusal,
     busy_redis_refusal,
@@ -35,7 +34,8 @@ from .guard import (
     mask_redis_url,
     unreachable,
 )
-from .redis_keyspace import KeyspacePlan, pool_for_db
+from .redis import KeyspacePlan, pool_for_db
+from .sql import ServerDatabase, SqliteFileDatabase
 
 CLAIM_NAME_PREFIX = "cachesync-session"
 _ADVISORY_NAMESPACE = "pytest-cachesync test database:"

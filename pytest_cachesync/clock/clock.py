@@ -27,7 +27,7 @@ from typing import Any, Self
 
 import redis
 
-from pytest_cachesync.clock_engines import (
+from pytest_cachesync.clock.engines import (
     ClockEngine,
     EngineChoice,
     EngineName,
@@ -35,7 +35,7 @@ from pytest_cachesync.clock_engines import (
     resolve_engine_name,
     validate_choice,
 )
-from pytest_cachesync.redis_ttl import KeyspaceTTLs
+from pytest_cachesync.clock.ttl import KeyspaceTTLs
 
 Instant = dt.datetime | dt.date | str | float | int
 Duration = dt.timedelta | float | int
@@ -256,10 +256,3 @@ class ClockSettings:
             tick=tick,
             engine=None if engine is None else validate_choice(engine),
         )
-
-
-MARKER_LINE = (
-    "cachesync_clock(start_at=None, *, tick=False, engine=None): start the test's clock at an "
-    "instant (datetime, date, ISO 8601 string or Unix timestamp; naive means UTC), ticking or "
-    "frozen."
-)

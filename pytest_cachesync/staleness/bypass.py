@@ -17,7 +17,7 @@ import redis
 
 from .patterns import as_text
 from .spy import RedisSpy
-from .sqlcount import SqlRecorder
+from .sql_recorder import SqlRecorder
 
 T = TypeVar("T")
 Execute = Callable[..., Any]
