@@ -73,7 +73,7 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
     versions = pytester.path / "migrations" / "versions"
     (versions / "0001_lots.py").write_text(FIRST)
     (versions / "0002_price.py").write_text(SECOND)
-    pytester.makepyfile(test_schema=TESTS)
+    pytester.makepyfile(test_migrated_schema=TESTS)
     log = pytester.path / "migrations.log"
     monkeypatch.setenv("MIGRATION_LOG", str(log))
     return log
