@@ -134,7 +134,8 @@ class RaceInjector:
         remove_observer = self.spy.add_observer(armed.observe)
         remove_interceptor = self.spy.add_interceptor(armed.intercept)
         try:
-            trigger()
+            with self.bypass.uncompared():
+                trigger()
         finally:
             remove_interceptor()
             remove_observer()
