@@ -31,7 +31,11 @@ MARKER_HELP = (
 
 @dataclass(frozen=True)
 class MarkerOptions:
-    """Keyword arguments of the closest ``cachesync`` marker, validated."""
+    """Keyword arguments of the test's ``cachesync`` markers, validated.
+
+    Merged key by key: each argument comes from the closest marker that names it, so a test's
+    ``@pytest.mark.cachesync(ttl_bounds=...)`` keeps its module's ``strict=False``.
+    """
 
     reset: bool = True
     db_reset: DbReset | None = None
@@ -96,23 +100,32 @@ def marker_options(node: pytest.Item) -> MarkerOptions:
     cached = node.stash.get(_OPTIONS_KEY, None)
     if cached is not None and cached[0] == own:
         return cached[1]
-    options = _parse(node, node.get_closest_marker(MARKER_NAME))
+    options = _parse(node, merged_kwargs(node))
     node.stash[_OPTIONS_KEY] = (own, options)
     return options
 
 
-def _parse(node: pytest.Item, marker: pytest.Mark | None) -> MarkerOptions:
-    if marker is None:
+def merged_kwargs(node: pytest.Item) -> dict[str, object]:
+    """The arguments of every ``cachesync`` marker of ``node``, the closest one's first."""
+    merged: dict[str, object] = {}
+    for marker in node.iter_markers(MARKER_NAME):
+        if marker.args:
+            _fail(
+                node,
+                f"@pytest.mark.{MARKER_SIGNATURE} takes keyword arguments only, got "
+                f"{marker.args!r}.",
+            )
+        for name, value in marker.kwargs.items():
+            merged.setdefault(name, value)
+    return merged
+
+
+def _parse(node: pytest.Item, kwargs: Mapping[str, object]) -> MarkerOptions:
+    if not kwargs:
         return MarkerOptions()
-    if marker.args:
-        _fail(
-            node,
-            f"@pytest.mark.{MARKER_SIGNATURE} takes keyword arguments only, got {marker.args!r}.",
-        )
-    unknown = sorted(set(marker.kwargs) - _KNOWN)
+    unknown = sorted(set(kwargs) - _KNOWN)
     if unknown:
         _fail(node, f"unknown argument(s) {', '.join(unknown)} of @pytest.mark.{MARKER_SIGNATURE}.")
-    kwargs = marker.kwargs
     reset = kwargs.get("reset", True)
     db_reset = kwargs.get("db_reset")
     strict = kwargs.get("strict")

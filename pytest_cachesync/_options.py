@@ -123,7 +123,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "cache_patterns",
-        "Glob patterns of the Redis keys that are cache, e.g. 'users:* user:* parking_lot*' "
+        "Glob patterns of the Redis keys that are cache, e.g. 'users:* user:* parking_lot:*' "
         "(space or comma separated; ini: also one per line). Other keys are state. Default: "
         "none, and the staleness checks refuse to run until it is set.",
         "patterns",
@@ -150,7 +150,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "ttl_bounds",
-        "Maximum TTL per cache pattern, e.g. 'users:*=10 parking_lot*=10'; when set, every "
+        "Maximum TTL per cache pattern, e.g. 'users:*=10 parking_lot:*=10'; when set, every "
         "test that uses the plugin's Redis fails at teardown if it wrote a cache key with no "
         "TTL or a longer one.",
         "str",
@@ -196,6 +196,14 @@ def add_options(parser: pytest.Parser) -> None:
         if spec.kind == "bool":
             group.addoption(
                 spec.flag, action="store_true", default=None, dest=spec.dest, help=help_text
+            )
+            # The off switch, so that the command line can override an ini or env "true".
+            group.addoption(
+                "--no-" + spec.flag.removeprefix("--"),
+                action="store_false",
+                default=None,
+                dest=spec.dest,
+                help=f"Turn {spec.flag} off (overrides {spec.ini} and {spec.env}).",
             )
             parser.addini(spec.ini, spec.help, type="bool", default=None)
         elif spec.kind == "list":

@@ -291,8 +291,10 @@ def _resets_sql(item: pytest.Item | None) -> bool:
     names = getattr(item, "fixturenames", ())
     if "cachesync" not in names and "cachesync_db" not in names:
         return False
-    marker = item.get_closest_marker(MARKER_NAME)
-    return marker is None or marker.kwargs.get("reset", True) is True
+    reset = next(
+        (m.kwargs["reset"] for m in item.iter_markers(MARKER_NAME) if "reset" in m.kwargs), True
+    )
+    return reset is True
 
 
 @pytest.fixture

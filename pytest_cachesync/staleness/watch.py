@@ -25,7 +25,7 @@ from .sql_recorder import SqlRecorder
 NO_PATTERNS_HELP = (
     "no cache patterns are configured, so no Redis key counts as cache and {what} would check "
     "nothing. Name the cache keys, e.g. in pytest.ini:\n"
-    "    cachesync_cache_patterns = users:* user:* parking_lot*\n"
+    "    cachesync_cache_patterns = users:* user:* parking_lot:*\n"
     "(or --cachesync-cache-patterns / CACHESYNC_CACHE_PATTERNS)."
 )
 
