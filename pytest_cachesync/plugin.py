@@ -89,6 +89,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = config.stash[RUNTIME_KEY].settings.report.value
     if path:
         write_json(report, config.invocation_params.dir / path)
+    if report.checked_without_traffic and session.exitstatus == pytest.ExitCode.OK:
+        # Every strict check passed by comparing the app with itself: not a pass.
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(

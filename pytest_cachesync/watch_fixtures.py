@@ -56,6 +56,7 @@ def _cachesync_watch(
         finally:
             watch.uninstall()
         request.config.stash[FIGURES_KEY].add(figures)
+    watch.spy.assert_within_prefix()
     policy = ttl_policy(item, runtime)
     if policy is not None:
         watch.check_ttl_policy(policy)
