@@ -135,12 +135,14 @@ class CacheSync:
         Returns the first answer. A failure shows both as a diff, with the keys that served the
         stale one, their age and TTL left. ``ignore`` lists volatile fields (``"$.at"``).
         """
+        __tracebackhide__ = True
         return self._checker("assert_fresh").assert_fresh(read, ignore=ignore)
 
     def assert_fresh_within(
         self, read: Callable[[], T], seconds: float, *, ignore: Iterable[str] = ()
     ) -> T:
         """``read`` may be stale now but must be fresh once ``clock`` has advanced ``seconds``."""
+        __tracebackhide__ = True
         checker = self._checker("assert_fresh_within")
         return checker.assert_fresh_within(read, seconds, self.clock, ignore=ignore)
 
@@ -149,6 +151,7 @@ class CacheSync:
         self, *keys_or_patterns: str, reads: Sequence[Callable[[], object]] = ()
     ) -> Iterator[None]:
         """The block must invalidate the named keys (or, with ``reads``, all that they fill)."""
+        __tracebackhide__ = True
         with self._checker("assert_invalidated").assert_invalidated(*keys_or_patterns, reads=reads):
             yield
 
@@ -158,6 +161,7 @@ class CacheSync:
         Without ``policy``: the marker's ``ttl_bounds``, else ``--cachesync-ttl-bounds``, else
         only "has a TTL" is checked.
         """
+        __tracebackhide__ = True
         from .staleness.checks import TtlPolicy
 
         if policy is None:

@@ -1,8 +1,8 @@
 """The libraries that move Python's clock: time-machine (C level, fast) and freezegun (patching).
 
 Both are imported only when a clock starts, so a test run that never travels pays nothing;
-time-machine is installed with the plugin, freezegun with its extra. Every engine speaks Unix timestamps in seconds; the conversions to each
-library's own types live here and nowhere else.
+time-machine is installed with the plugin, freezegun with its extra. Every engine speaks Unix
+timestamps in seconds; the conversions to each library's own types live here and nowhere else.
 """
 
 from __future__ import annotations

@@ -186,6 +186,7 @@ class OracleClient:
     # -- requests -----------------------------------------------------------------------------
 
     def get(self, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
         if not self.bypass.comparing:
             # Inside a bypassed run (assert_fresh, a race's fresh value): this GET is the
             # fresh answer itself.
@@ -219,6 +220,7 @@ class OracleClient:
         scratch: redis.Redis,
         cookies_before: dict[Any, Any] | None,
     ) -> Any:
+        __tracebackhide__ = True
         # `scratch` was seeded before the real request: the replay sees the state that request
         # saw. It sends the cookies that request sent, and leaves the client with the real
         # request's cookies.
@@ -313,6 +315,7 @@ class OracleClient:
         return writes[index] if index < len(writes) else fresh_at
 
     def _check(self, path: str, response: Any, replayed: Any, served: list[Any]) -> ReadCheck:
+        __tracebackhide__ = True
         now = self.spy.now()
         served_view = self.ignore.scrub(comparable(response))
         fresh_view = self.ignore.scrub(comparable(replayed))
@@ -358,6 +361,7 @@ class OracleClient:
 
     def assert_no_stale_reads(self) -> None:
         """Fail listing every read that was staler than allowed."""
+        __tracebackhide__ = True
         violations = self.violations
         if violations:
             details = "\n\n".join(c.describe() for c in violations)

@@ -67,6 +67,7 @@ class Watch:
         spy = RedisSpy(client, patterns, clock=now, prefix=prefix).install()
         try:
             sql = SqlRecorder(engine, clock=now).install()
+            sql.mark = lambda: len(spy.effects)
         except BaseException:
             spy.uninstall()
             raise
@@ -148,6 +149,7 @@ class Watch:
 
     def check_ttl_policy(self, policy: TtlPolicy | None) -> None:
         """Every cache key written in the test has a TTL, within its pattern's bound if any."""
+        __tracebackhide__ = True
         self.require_patterns("the TTL policy")
         problems = self.checker.ttl_problems(policy) + self._unobserved_ttl_problems(policy)
         if problems:

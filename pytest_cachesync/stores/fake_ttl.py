@@ -22,7 +22,7 @@ from typing import Any
 _EXACT: dict[type, type] = {}
 
 
-def _exact_socket_class(base: type) -> type:
+def _exact_socket_class(base: Any) -> type:
     cls = _EXACT.get(base)
     if cls is not None:
         return cls

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Backend
 from .foreign import lots, strict_ini  # noqa: F401  (a fixture)
+
+pytestmark = pytest.mark.usefixtures("lots")
 
 STRICT_OR_NOT = """
 import pytest
@@ -33,13 +34,13 @@ class TestClass:
 """
 
 
-def test_markers_merge_key_by_key(pytester: pytest.Pytester, lots: Backend) -> None:
+def test_markers_merge_key_by_key(pytester: pytest.Pytester) -> None:
     strict_ini(pytester)
     pytester.makepyfile(STRICT_OR_NOT)
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=3)
 
 
-def test_the_command_line_turns_an_ini_true_off(pytester: pytest.Pytester, lots: Backend) -> None:
+def test_the_command_line_turns_an_ini_true_off(pytester: pytest.Pytester) -> None:
     strict_ini(pytester)
     pytester.makepyfile(
         """
@@ -55,7 +56,7 @@ def test_the_command_line_turns_an_ini_true_off(pytester: pytest.Pytester, lots:
     pytester.runpytest("-p", "no:randomly").assert_outcomes(failed=1)
 
 
-def test_exact_patterns_leave_counters_alone(pytester: pytest.Pytester, lots: Backend) -> None:
+def test_exact_patterns_leave_counters_alone(pytester: pytest.Pytester) -> None:
     # lotsapp counts created lots in parking_lots_created, with no TTL: state, not cache.
     pytester.makepyfile(
         """
@@ -68,8 +69,6 @@ def test_exact_patterns_leave_counters_alone(pytester: pytest.Pytester, lots: Ba
     )
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=1)
     # The loose pattern the docs used to show takes the counter for a cache key.
-    result = pytester.runpytest(
-        "-p", "no:randomly", "--cachesync-cache-patterns", "parking_lot*"
-    )
+    result = pytester.runpytest("-p", "no:randomly", "--cachesync-cache-patterns", "parking_lot*")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*parking_lots_created: no TTL*"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Backend
 from .foreign import RESET_MODES, lots  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.usefixtures("lots")
@@ -12,7 +11,7 @@ pytestmark = pytest.mark.usefixtures("lots")
 
 @pytest.mark.parametrize("mode", RESET_MODES)
 def test_an_injected_commit_survives_the_paused_request(
-    pytester: pytest.Pytester, lots: Backend, mode: str
+    pytester: pytest.Pytester, mode: str
 ) -> None:
     pytester.makepyfile(
         """
@@ -30,6 +29,7 @@ def test_an_injected_commit_survives_the_paused_request(
                 during=lambda: client.put("/lots/1", json={"name": "South"}),
             )
             assert outcome.database_writes == 1
+            assert outcome.describe().startswith("cache-fill race on parking_lot:1")
             cachesync.redis.delete("parking_lot:1")
             assert client.get("/lots/1").get_json()["name"] == "South"
         """
@@ -45,9 +45,28 @@ def test_an_injected_commit_survives_the_paused_request(
     )
 
 
-def test_a_rollback_around_another_commit_names_truncate_mode(
-    pytester: pytest.Pytester, lots: Backend
-) -> None:
+def test_a_consistent_outcome_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_other_lot(cachesync, client):
+            client.post("/lots", json={"name": "East"})
+            outcome = cachesync.race.run(
+                "parking_lot:1",
+                trigger=lambda: client.get("/lots/1"),
+                during=lambda: client.put("/lots/2", json={"name": "West"}),
+            )
+            assert outcome.consistent
+            assert outcome.describe() == (
+                "no cache-fill race on parking_lot:1: the fill (SETEX), paused after its "
+                "database read while a write ran, cached the fresh value\\n"
+                '  cached: {"id": 1, "name": "North", "spots": 2, "free": 1}'
+            )
+        """
+    )
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=1)
+
+
+def test_a_rollback_around_another_commit_names_truncate_mode(pytester: pytest.Pytester) -> None:
     # The card request writes (a view it never commits) before its fill; the rename commits
     # inside it. One connection cannot keep that commit through the card's rollback.
     pytester.makepyfile(

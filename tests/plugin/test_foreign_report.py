@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from .conftest import Backend
 from .foreign import lots, strict_ini  # noqa: F401  (a fixture)
+
+pytestmark = pytest.mark.usefixtures("lots")
 
 UNROUTED = """
 import fakeredis
@@ -28,9 +29,7 @@ def test_reads(cachesync_client):
 """
 
 
-def test_strict_checks_without_cache_traffic_fail_the_run(
-    pytester: pytest.Pytester, lots: Backend
-) -> None:
+def test_strict_checks_without_cache_traffic_fail_the_run(pytester: pytest.Pytester) -> None:
     strict_ini(pytester)
     pytester.makepyfile(test_unrouted=UNROUTED)
     result = pytester.runpytest("-p", "no:randomly", "--cachesync-report", "report.json")
@@ -47,7 +46,7 @@ def test_strict_checks_without_cache_traffic_fail_the_run(
     assert summary["error"].startswith("no cache traffic reached the test Redis")
 
 
-def test_routed_client_passes(pytester: pytest.Pytester, lots: Backend) -> None:
+def test_routed_client_passes(pytester: pytest.Pytester) -> None:
     strict_ini(pytester)
     pytester.makepyfile(
         """
@@ -61,9 +60,7 @@ def test_routed_client_passes(pytester: pytest.Pytester, lots: Backend) -> None:
     result.stdout.no_fnmatch_line("*no cache traffic*")
 
 
-def test_a_key_written_outside_the_prefix_is_an_error(
-    pytester: pytest.Pytester, lots: Backend
-) -> None:
+def test_a_key_written_outside_the_prefix_is_an_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
         def test_unprefixed(cachesync, client):
@@ -77,9 +74,7 @@ def test_a_key_written_outside_the_prefix_is_an_error(
     result.stdout.fnmatch_lines(["*keys written outside the test's key prefix*: parking_lot:1.*"])
 
 
-def test_worst_staleness_is_filled_on_a_frozen_clock(
-    pytester: pytest.Pytester, lots: Backend
-) -> None:
+def test_worst_staleness_is_filled_on_a_frozen_clock(pytester: pytest.Pytester) -> None:
     strict_ini(pytester)
     pytester.makepyfile(
         """

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Backend
 from .foreign import RESET_MODES, lots, strict_ini  # noqa: F401  (a fixture)
+
+pytestmark = pytest.mark.usefixtures("lots")
 
 
 @pytest.mark.parametrize("mode", RESET_MODES)
 def test_bypass_helpers_compose_with_the_strict_client(
-    pytester: pytest.Pytester, lots: Backend, mode: str
+    pytester: pytest.Pytester, mode: str
 ) -> None:
     strict_ini(pytester)
     pytester.makepyfile(

@@ -23,9 +23,12 @@ def test_durations_and_junit_times_stay_real(pytester: pytest.Pytester, engine: 
     pytester.makepyfile(test_travel=TRAVELS)
     junit = pytester.path / "junit.xml"
     result = pytester.runpytest(
-        "-p", "no:randomly",
-        "--cachesync-clock-engine", engine,
-        "--durations=0", "--durations-min=0",
+        "-p",
+        "no:randomly",
+        "--cachesync-clock-engine",
+        engine,
+        "--durations=0",
+        "--durations-min=0",
         f"--junitxml={junit}",
     )
     result.assert_outcomes(passed=2)
