@@ -17,6 +17,7 @@ APP_SOURCE = (Path(__file__).parent / "lotsapp.py").read_text()
 
 CONFTEST = """
 import pytest
+import sqlalchemy as sa
 import lotsapp
 from pytest_cachesync.integrations.flask_sqlalchemy import bind_flask_sqlalchemy
 
@@ -31,11 +32,19 @@ def app(cachesync, monkeypatch):
     monkeypatch.setattr(lotsapp, "cache", cachesync.redis)
     with bind_flask_sqlalchemy(lotsapp.db, lotsapp.app, cachesync.bind):
         with lotsapp.app.app_context():
-            lotsapp.db.session.add(lotsapp.Lot(id=1, name="North"))
-            lotsapp.db.session.add(lotsapp.User(id=2, name="ann"))
-            lotsapp.db.session.add(lotsapp.Spot(id=1, lot_id=1, user_id=2))
-            lotsapp.db.session.add(lotsapp.Spot(id=2, lot_id=1))
-            lotsapp.db.session.commit()
+            session = lotsapp.db.session
+            session.add(lotsapp.Lot(id=1, name="North"))
+            session.add(lotsapp.User(id=2, name="ann"))
+            session.flush()  # no relationship() orders the rows: the spots come after
+            session.add(lotsapp.Spot(id=1, lot_id=1, user_id=2))
+            session.add(lotsapp.Spot(id=2, lot_id=1))
+            if session.get_bind().dialect.name == "postgresql":
+                # The seed chose its ids; rows the app creates take theirs past them.
+                for table in ("lot", '"user"', "spot"):
+                    session.execute(
+                        sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 100)")
+                    )
+            session.commit()
         yield lotsapp.app
 
 

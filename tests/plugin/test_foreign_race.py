@@ -49,11 +49,11 @@ def test_a_consistent_outcome_says_so(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
         def test_other_lot(cachesync, client):
-            client.post("/lots", json={"name": "East"})
+            east = client.post("/lots", json={"name": "East"}).get_json()["id"]
             outcome = cachesync.race.run(
                 "parking_lot:1",
                 trigger=lambda: client.get("/lots/1"),
-                during=lambda: client.put("/lots/2", json={"name": "West"}),
+                during=lambda: client.put(f"/lots/{east}", json={"name": "West"}),
             )
             assert outcome.consistent
             assert outcome.describe() == (

@@ -66,12 +66,14 @@ def test_a_key_written_outside_the_prefix_is_an_error(pytester: pytest.Pytester)
         def test_unprefixed(cachesync, client):
             assert cachesync.key_prefix
             cachesync.spy  # the spy watches the test's client from here on
-            client.get("/lots/1")
+            client.post("/lots", json={"name": "East"})  # INCR parking_lots_created
         """
     )
     result = pytester.runpytest("-p", "no:randomly", "--cachesync-redis-isolation", "prefix")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*keys written outside the test's key prefix*: parking_lot:1.*"])
+    result.stdout.fnmatch_lines(
+        ["*keys written outside the test's key prefix*: parking_lots_created.*"]
+    )
 
 
 def test_worst_staleness_is_filled_on_a_frozen_clock(pytester: pytest.Pytester) -> None:
