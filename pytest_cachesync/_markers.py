@@ -75,7 +75,9 @@ def _ttl_bounds(node: pytest.Item, value: object) -> TtlPolicy | None:
     try:
         return TtlPolicy.parse(value)
     except ValueError as error:
-        _fail(node, f"cachesync(ttl_bounds=...): {error}.")
+        problem = str(error)
+    # Outside the except block: failing inside it would print the message twice, chained.
+    _fail(node, f"cachesync(ttl_bounds=...): {problem}.")
 
 
 def _ignore(node: pytest.Item, value: object) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -56,6 +57,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     # Before pytest tears the test's fixtures down: they look at what runs next.
     item.stash[fixtures.NEXT_ITEM] = nextitem
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.excinfo is not None:
+        from ._setup_errors import shorten_repeated
+
+        shorten_repeated(item, call, report)
+    return report
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:

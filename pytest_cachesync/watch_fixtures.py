@@ -90,9 +90,12 @@ def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) ->
     Either way the cache figures of the test go to the report. ``app`` is the pytest-flask
     convention: define an ``app`` fixture returning your Flask application.
     """
+    # Failures are raised outside the except blocks, which would print them twice, chained.
     try:
         app = request.getfixturevalue("app")
     except pytest.FixtureLookupError:
+        app = None
+    if app is None:
         pytest.fail(
             "cachesync_client needs an `app` fixture returning your Flask application, e.g. in "
             "conftest.py:\n\n    @pytest.fixture\n    def app(cachesync):\n"
@@ -121,7 +124,8 @@ def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) ->
             skip=settings.oracle_skip.value,
         )
     except RuntimeError as error:
-        pytest.fail(str(error), pytrace=False)
+        refusal = str(error)
+    pytest.fail(refusal, pytrace=False)
 
 
 @pytest.hookimpl(tryfirst=True)
