@@ -20,7 +20,7 @@ from .facade import CacheSync
 from .stores.engines import make_engine
 from .stores.redis import RedisKeyspace
 from .stores.rollback import RollbackScope
-from .stores.savepoints import install_session_hook, uninstall_session_hook
+from .stores.savepoints import install_events, uninstall_events
 from .stores.sql import TestDatabase, plan_database
 from .stores.truncate import Truncator, WriteTracker
 from .watch_fixtures import ttl_policy
@@ -194,14 +194,14 @@ def _cachesync_sql(_cachesync_config: pytest.Config) -> Iterator[SqlStore]:
     try:
         cachesync_metadata.create_all(engine)
         tracker.install()
-        install_session_hook()
+        install_events(engine)
         if reused:
             # Rows a previous session left behind are deleted before the first test.
             tracker.mark_all()
         yield SqlStore(database, engine, tracker, truncator, runtime.settings.db_reset.value)
     finally:
         tracker.uninstall()
-        uninstall_session_hook()
+        uninstall_events(engine)
         truncator.close()
         engine.dispose()
         if not reuse:
