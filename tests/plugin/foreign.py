@@ -56,7 +56,7 @@ def client(app):
 INI = """
 [pytest]
 cachesync_cache_patterns = parking_lot:*
-cachesync_strict = {strict}
+cachesync_oracle = {oracle}
 """
 
 RESET_MODES = ("rollback", "truncate")
@@ -64,14 +64,14 @@ RESET_MODES = ("rollback", "truncate")
 
 @pytest.fixture
 def lots(pytester: pytest.Pytester, backend: Backend) -> Backend:
-    """``lotsapp.py``, its conftest and an ini (cache pattern ``parking_lot:*``, not strict)."""
+    """``lotsapp.py``, its conftest and an ini (cache pattern ``parking_lot:*``, no oracle)."""
     pytester.makepyfile(lotsapp=APP_SOURCE)
     pytester.makeconftest(CONFTEST)
-    pytester.makeini(INI.format(strict="false"))
+    pytester.makeini(INI.format(oracle="false"))
     pytester.syspathinsert()
     return backend
 
 
-def strict_ini(pytester: pytest.Pytester) -> None:
+def oracle_ini(pytester: pytest.Pytester) -> None:
     """The configuration the README recommends: every GET of cachesync_client replayed."""
-    pytester.makeini(INI.format(strict="true"))
+    pytester.makeini(INI.format(oracle="true"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .foreign import lots, strict_ini  # noqa: F401  (a fixture)
+from .foreign import lots, oracle_ini  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.usefixtures("lots")
 
@@ -12,11 +12,11 @@ STRICT_OR_NOT = """
 import pytest
 from pytest_cachesync.staleness.oracle import OracleClient
 
-pytestmark = pytest.mark.cachesync(strict=False)
+pytestmark = pytest.mark.cachesync(oracle=False)
 
 
 @pytest.mark.cachesync(ttl_bounds="parking_lot:*=10")
-def test_module_says_not_strict(cachesync_client):
+def test_module_turns_the_oracle_off(cachesync_client):
     assert not isinstance(cachesync_client, OracleClient)
 
 
@@ -27,7 +27,7 @@ class TestClass:
         assert cachesync.db_reset == "truncate"
         assert not isinstance(cachesync_client, OracleClient)
 
-    @pytest.mark.cachesync(strict=True)
+    @pytest.mark.cachesync(oracle=True)
     def test_closest_wins_per_key(self, cachesync, cachesync_client):
         assert cachesync.db_reset == "truncate"
         assert isinstance(cachesync_client, OracleClient)
@@ -35,24 +35,24 @@ class TestClass:
 
 
 def test_markers_merge_key_by_key(pytester: pytest.Pytester) -> None:
-    strict_ini(pytester)
+    oracle_ini(pytester)
     pytester.makepyfile(STRICT_OR_NOT)
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=3)
 
 
 def test_the_command_line_turns_an_ini_true_off(pytester: pytest.Pytester) -> None:
-    strict_ini(pytester)
+    oracle_ini(pytester)
     pytester.makepyfile(
         """
         from pytest_cachesync.staleness.oracle import OracleClient
 
-        def test_not_strict(cachesync_client):
+        def test_oracle_off(cachesync_client):
             assert not isinstance(cachesync_client, OracleClient)
         """
     )
-    result = pytester.runpytest("-p", "no:randomly", "--no-cachesync-strict")
+    result = pytester.runpytest("-p", "no:randomly", "--no-cachesync-oracle")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*strict=off (cli)*"])
+    result.stdout.fnmatch_lines(["*oracle=off (cli)*"])
     pytester.runpytest("-p", "no:randomly").assert_outcomes(failed=1)
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .foreign import lots, strict_ini  # noqa: F401  (a fixture)
+from .foreign import lots, oracle_ini  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.usefixtures("lots")
 
@@ -29,8 +29,8 @@ def test_reads(cachesync_client):
 """
 
 
-def test_strict_checks_without_cache_traffic_fail_the_run(pytester: pytest.Pytester) -> None:
-    strict_ini(pytester)
+def test_oracle_checks_without_cache_traffic_fail_the_run(pytester: pytest.Pytester) -> None:
+    oracle_ini(pytester)
     pytester.makepyfile(test_unrouted=UNROUTED)
     result = pytester.runpytest("-p", "no:randomly", "--cachesync-report", "report.json")
     result.assert_outcomes(passed=1)
@@ -47,7 +47,7 @@ def test_strict_checks_without_cache_traffic_fail_the_run(pytester: pytest.Pytes
 
 
 def test_routed_client_passes(pytester: pytest.Pytester) -> None:
-    strict_ini(pytester)
+    oracle_ini(pytester)
     pytester.makepyfile(
         """
         def test_reads(cachesync_client):
@@ -77,7 +77,7 @@ def test_a_key_written_outside_the_prefix_is_an_error(pytester: pytest.Pytester)
 
 
 def test_worst_staleness_is_filled_on_a_frozen_clock(pytester: pytest.Pytester) -> None:
-    strict_ini(pytester)
+    oracle_ini(pytester)
     pytester.makepyfile(
         """
         def test_stale(cachesync_clock, cachesync_client):

@@ -7,7 +7,7 @@ import pytest
 
 @pytest.mark.usefixtures("default_backend")
 def test_a_refused_configuration_is_shown_in_full_once(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\ncachesync_strict = true\n")
+    pytester.makeini("[pytest]\ncachesync_oracle = true\n")
     pytester.makeconftest(
         """
         import flask

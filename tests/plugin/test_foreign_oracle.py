@@ -1,19 +1,19 @@
-"""The staleness helpers with the strict client, on an app written elsewhere."""
+"""The staleness helpers with the oracle client, on an app written elsewhere."""
 
 from __future__ import annotations
 
 import pytest
 
-from .foreign import RESET_MODES, lots, strict_ini  # noqa: F401  (a fixture)
+from .foreign import RESET_MODES, lots, oracle_ini  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.usefixtures("lots")
 
 
 @pytest.mark.parametrize("mode", RESET_MODES)
-def test_bypass_helpers_compose_with_the_strict_client(
+def test_bypass_helpers_compose_with_the_oracle_client(
     pytester: pytest.Pytester, mode: str
 ) -> None:
-    strict_ini(pytester)
+    oracle_ini(pytester)
     pytester.makepyfile(
         """
         import pytest
