@@ -122,7 +122,7 @@ def marker_options(node: pytest.Item) -> MarkerOptions:
     cached = node.stash.get(_OPTIONS_KEY, None)
     if cached is not None and cached[0] == own:
         return cached[1]
-    options = _parse(node, merged_kwargs(node))
+    options = _parse(node, (), merged_kwargs(node))
     node.stash[_OPTIONS_KEY] = (own, options)
     return options
 
@@ -132,21 +132,19 @@ def merged_kwargs(node: pytest.Item) -> dict[str, object]:
     merged: dict[str, object] = {}
     for marker in node.iter_markers(MARKER_NAME):
         if marker.args:
-            _fail(
-                node,
-                f"@pytest.mark.{MARKER_SIGNATURE} takes keyword arguments only, got "
-                f"{marker.args!r}.",
-            )
+            _parse(node, marker.args, marker.kwargs)  # fails, with the error of a Python call
         for name, value in marker.kwargs.items():
             merged.setdefault(name, value)
     return merged
 
 
-def _parse(node: pytest.Item, kwargs: Mapping[str, object]) -> MarkerOptions:
-    if not kwargs:
+def _parse(
+    node: pytest.Item, args: tuple[object, ...], kwargs: Mapping[str, object]
+) -> MarkerOptions:
+    if not args and not kwargs:
         return MarkerOptions()
     try:
-        bound = _SIGNATURE.bind(**kwargs)
+        bound = _SIGNATURE.bind(*args, **kwargs)
     except TypeError as error:
         problem = str(error)
     else:
