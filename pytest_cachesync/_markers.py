@@ -54,7 +54,11 @@ CLOCK_MARKER_HELP = (
 
 @dataclass(frozen=True)
 class MarkerOptions:
-    """Keyword arguments of the closest ``cachesync`` marker, validated."""
+    """Keyword arguments of the test's ``cachesync`` markers, validated.
+
+    Merged key by key: each argument comes from the closest marker that names it, so a test's
+    ``@pytest.mark.cachesync(ttl_bounds=...)`` keeps its module's ``oracle=False``.
+    """
 
     reset: bool = True
     db_reset: DbReset | None = None
@@ -91,7 +95,9 @@ def _ttl_bounds(node: pytest.Item, value: object) -> TtlPolicy | None:
     try:
         return TtlPolicy.parse(value)
     except ValueError as error:
-        _fail(node, f"cachesync(ttl_bounds=...): {error}.")
+        problem = str(error)
+    # Outside the except block: failing inside it would print the message twice, chained.
+    _fail(node, f"cachesync(ttl_bounds=...): {problem}.")
 
 
 def _ignore(node: pytest.Item, value: object) -> tuple[str, ...]:
@@ -116,16 +122,29 @@ def marker_options(node: pytest.Item) -> MarkerOptions:
     cached = node.stash.get(_OPTIONS_KEY, None)
     if cached is not None and cached[0] == own:
         return cached[1]
-    options = _parse(node, node.get_closest_marker(MARKER_NAME))
+    options = _parse(node, (), merged_kwargs(node))
     node.stash[_OPTIONS_KEY] = (own, options)
     return options
 
 
-def _parse(node: pytest.Item, marker: pytest.Mark | None) -> MarkerOptions:
-    if marker is None:
+def merged_kwargs(node: pytest.Item) -> dict[str, object]:
+    """The arguments of every ``cachesync`` marker of ``node``, the closest one's first."""
+    merged: dict[str, object] = {}
+    for marker in node.iter_markers(MARKER_NAME):
+        if marker.args:
+            _parse(node, marker.args, marker.kwargs)  # fails, with the error of a Python call
+        for name, value in marker.kwargs.items():
+            merged.setdefault(name, value)
+    return merged
+
+
+def _parse(
+    node: pytest.Item, args: tuple[object, ...], kwargs: Mapping[str, object]
+) -> MarkerOptions:
+    if not args and not kwargs:
         return MarkerOptions()
     try:
-        bound = _SIGNATURE.bind(*marker.args, **marker.kwargs)
+        bound = _SIGNATURE.bind(*args, **kwargs)
     except TypeError as error:
         problem = str(error)
     else:
@@ -133,9 +152,9 @@ def _parse(node: pytest.Item, marker: pytest.Mark | None) -> MarkerOptions:
     if problem:
         _fail(node, f"@pytest.mark.{MARKER_SIGNATURE}: {problem}.")
     bound.apply_defaults()
-    kwargs: dict[str, Any] = bound.arguments
-    reset, db_reset, oracle = kwargs["reset"], kwargs["db_reset"], kwargs["oracle"]
-    if kwargs["strict"] is not None:
+    arguments: dict[str, Any] = bound.arguments
+    reset, db_reset, oracle = arguments["reset"], arguments["db_reset"], arguments["oracle"]
+    if arguments["strict"] is not None:
         import warnings
 
         warnings.warn(
@@ -145,7 +164,7 @@ def _parse(node: pytest.Item, marker: pytest.Mark | None) -> MarkerOptions:
             stacklevel=1,
         )
         if oracle is None:
-            oracle = kwargs["strict"]
+            oracle = arguments["strict"]
     if not isinstance(reset, bool):
         _fail(node, "cachesync(reset=...) must be True or False.")
     if db_reset is not None and db_reset not in DB_RESET_CHOICES:
@@ -160,7 +179,7 @@ def _parse(node: pytest.Item, marker: pytest.Mark | None) -> MarkerOptions:
         reset=reset,
         db_reset=db_reset,
         oracle=oracle,
-        staleness=_staleness(node, kwargs["staleness"]),
-        ttl_bounds=_ttl_bounds(node, kwargs["ttl_bounds"]),
-        ignore=_ignore(node, kwargs["ignore"]),
+        staleness=_staleness(node, arguments["staleness"]),
+        ttl_bounds=_ttl_bounds(node, arguments["ttl_bounds"]),
+        ignore=_ignore(node, arguments["ignore"]),
     )

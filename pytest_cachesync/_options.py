@@ -281,7 +281,7 @@ class Settings:
         metadata=_option(
             name="cache_patterns",
             help="Glob patterns of the Redis keys that are cache, e.g. 'users:* user:* "
-            "parking_lot*' (space or comma separated; ini: also one per line). Other keys are"
+            "parking_lot:*' (space or comma separated; ini: also one per line). Other keys are"
             " state. Default: none, and the staleness checks refuse to run until it is set.",
             default=(),
             parse=parse_patterns,
@@ -329,7 +329,7 @@ class Settings:
     ttl_bounds: Setting[TtlPolicy | None] = field(
         metadata=_option(
             name="ttl_bounds",
-            help="Maximum TTL per cache pattern, e.g. 'users:*=10 parking_lot*=10'; when set, "
+            help="Maximum TTL per cache pattern, e.g. 'users:*=10 parking_lot:*=10'; when set, "
             "every test that uses the plugin's Redis fails at teardown if it wrote a cache "
             "key with no TTL or a longer one.",
             default=None,
@@ -385,6 +385,14 @@ def _add(
     flag, dest, ini = flag_of(name), "cachesync_" + name, "cachesync_" + name
     if option.kind == "flag":
         group.addoption(flag, action="store_true", default=None, dest=dest, help=help_text)
+        # The off switch, so that the command line can override an ini or env "true".
+        group.addoption(
+            "--no-" + flag.removeprefix("--"),
+            action="store_false",
+            default=None,
+            dest=dest,
+            help=f"Turn {flag} off (overrides {ini} and {option.env}).",
+        )
         parser.addini(ini, option.help, type="bool", default=None)
         return
     group.addoption(

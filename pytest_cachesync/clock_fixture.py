@@ -29,7 +29,9 @@ def clock_settings(node: pytest.Item) -> ClockSettings:
     try:
         return ClockSettings.from_marker(marker.args, marker.kwargs)
     except (TypeError, ValueError) as error:
-        pytest.fail(f"{node.nodeid}: @pytest.mark.{CLOCK_MARKER}: {error}", pytrace=False)
+        problem = str(error)
+    # Outside the except block: failing inside it would print the message twice, chained.
+    pytest.fail(f"{node.nodeid}: @pytest.mark.{CLOCK_MARKER}: {problem}", pytrace=False)
 
 
 @pytest.fixture

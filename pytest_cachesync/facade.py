@@ -145,12 +145,14 @@ class CacheSync:
         Returns the first answer. A failure shows both as a diff, with the keys that served the
         stale one, their age and TTL left. ``ignore`` lists volatile fields (``"$.at"``).
         """
+        __tracebackhide__ = True
         return self._checker("assert_fresh").assert_fresh(read, ignore=ignore)
 
     def assert_fresh_within(
         self, read: Callable[[], T], seconds: float, *, ignore: Iterable[str] = ()
     ) -> T:
         """``read`` may be stale now but must be fresh once ``clock`` has advanced ``seconds``."""
+        __tracebackhide__ = True
         checker = self._checker("assert_fresh_within")
         return checker.assert_fresh_within(read, seconds, self.clock, ignore=ignore)
 
@@ -171,6 +173,7 @@ class CacheSync:
         Without ``policy``: the marker's ``ttl_bounds``, else ``--cachesync-ttl-bounds``, else
         only "has a TTL" is checked.
         """
+        __tracebackhide__ = True
         from .staleness.patterns import TtlPolicy
 
         if policy is None:

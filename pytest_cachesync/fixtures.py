@@ -188,6 +188,7 @@ def cachesync_metadata(_cachesync_runtime: Runtime) -> sa.MetaData:
 @pytest.fixture(scope="session")
 def _cachesync_sql(_cachesync_config: pytest.Config) -> Iterator[SqlStore]:
     from .stores.engines import make_engine
+    from .stores.savepoints import install_events, uninstall_events
     from .stores.sql import plan_database
     from .stores.truncate import Truncator, WriteTracker
 
@@ -212,12 +213,14 @@ def _cachesync_sql(_cachesync_config: pytest.Config) -> Iterator[SqlStore]:
         if migrated is None:
             cachesync_metadata.create_all(engine)
         tracker.install()
+        install_events(engine)
         if reused:
             # Rows a previous session left behind are deleted before the first test.
             tracker.mark_all()
         yield SqlStore(database, engine, tracker, truncator, runtime.settings.db_reset.value)
     finally:
         tracker.uninstall()
+        uninstall_events(engine)
         truncator.close()
         engine.dispose()
         if not reuse:
@@ -331,8 +334,10 @@ def _resets_sql(item: pytest.Item | None) -> bool:
     names = getattr(item, "fixturenames", ())
     if "cachesync" not in names and "cachesync_db" not in names:
         return False
-    marker = item.get_closest_marker(MARKER_NAME)
-    return marker is None or marker.kwargs.get("reset", True) is True
+    reset = next(
+        (m.kwargs["reset"] for m in item.iter_markers(MARKER_NAME) if "reset" in m.kwargs), True
+    )
+    return reset is True
 
 
 @pytest.fixture

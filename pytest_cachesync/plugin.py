@@ -8,6 +8,7 @@ fixture (or an option names a server).
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -75,6 +76,18 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     item.stash[fixtures.NEXT_ITEM] = nextitem
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.excinfo is not None:
+        from ._setup_errors import shorten_repeated
+
+        shorten_repeated(item, call, report)
+    return report
+
+
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     runtime = config.stash.get(RUNTIME_KEY, None)
     if runtime is None or not runtime.settings.configured:
@@ -111,6 +124,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         from .staleness.markdown import append_step_summary
 
         append_step_summary(report)
+    if report.checked_without_traffic and session.exitstatus == pytest.ExitCode.OK:
+        # Every oracle check passed by comparing the app with itself: not a pass.
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(

@@ -69,6 +69,7 @@ def _cachesync_watch(
         watch.checker.raise_unentered()
     except AssertionError as error:
         pytest.fail(str(error), pytrace=False)
+    watch.spy.assert_within_prefix()
     policy = ttl_policy(item, runtime)
     if policy is not None:
         watch.check_ttl_policy(policy)
@@ -102,9 +103,12 @@ def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) ->
     Either way the cache figures of the test go to the report. ``app`` is the pytest-flask
     convention: define an ``app`` fixture returning your Flask application.
     """
+    # Failures are raised outside the except blocks, which would print them twice, chained.
     try:
         app = request.getfixturevalue("app")
     except pytest.FixtureLookupError:
+        app = None
+    if app is None:
         pytest.fail(
             "cachesync_client needs an `app` fixture returning your Flask application, e.g. in "
             "conftest.py:\n\n    @pytest.fixture\n    def app(cachesync):\n"
@@ -133,7 +137,8 @@ def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) ->
             skip=settings.oracle_skip.value,
         )
     except RuntimeError as error:
-        pytest.fail(str(error), pytrace=False)
+        refusal = str(error)
+    pytest.fail(refusal, pytrace=False)
 
 
 @pytest.hookimpl(tryfirst=True)

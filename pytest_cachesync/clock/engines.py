@@ -1,8 +1,8 @@
 """The libraries that move Python's clock: time-machine (C level, fast) and freezegun (patching).
 
-Both are imported only when a clock starts, so a test run that never travels pays nothing, and
-time-machine stays optional. Every engine speaks Unix timestamps in seconds; the conversions to each
-library's own types live here and nowhere else.
+Both are imported only when a clock starts, so a test run that never travels pays nothing;
+time-machine is installed with the plugin, freezegun with its extra. Every engine speaks Unix
+timestamps in seconds; the conversions to each library's own types live here and nowhere else.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ import calendar
 import datetime as dt
 import importlib.metadata
 import importlib.util
+import time
 from typing import Any, Literal, Protocol, get_args
+
+from .pytest_timing import PytestTiming
 
 EngineName = Literal["time-machine", "freezegun"]
 EngineChoice = Literal["auto", "time-machine", "freezegun"]
@@ -20,7 +23,7 @@ ENGINE_CHOICES: tuple[str, ...] = get_args(EngineChoice)
 _MODULE_OF: dict[EngineName, str] = {"time-machine": "time_machine", "freezegun": "freezegun"}
 _INSTALL_HINT: dict[EngineName, str] = {
     "time-machine": "pip install 'pytest-cachesync[time-machine]'",
-    "freezegun": "pip install freezegun",
+    "freezegun": "pip install 'pytest-cachesync[freezegun]'",
 }
 
 
@@ -121,14 +124,18 @@ class TimeMachineEngine:
     def __init__(self) -> None:
         self._travel: Any = None
         self._traveller: Any = None
+        self._pytest_timing = PytestTiming()
 
     def start(self, timestamp: float, *, tick: bool) -> None:
         import time_machine
 
         # A datetime, not a float: time-machine converts it to nanoseconds exactly.
         travel = time_machine.travel(_utc_aware(timestamp), tick=tick)
+        self._pytest_timing.save()
         self._traveller = travel.start()
         self._travel = travel
+        # time-machine leaves perf_counter alone: only time.time needs the escape hatch.
+        self._pytest_timing.keep_real(time_machine.escape_hatch.time.time, time.perf_counter)
 
     def timestamp(self) -> float:
         return int(self._running().time_ns()) / 1e9
@@ -148,6 +155,7 @@ class TimeMachineEngine:
         travel, self._travel, self._traveller = self._travel, None, None
         if travel is not None:
             travel.stop()
+        self._pytest_timing.restore()
 
     def _running(self) -> Any:
         if self._traveller is None:
@@ -167,14 +175,18 @@ class FreezegunEngine:
     def __init__(self) -> None:
         self._freezer: Any = None
         self._factory: Any = None
+        self._pytest_timing = PytestTiming()
 
     def start(self, timestamp: float, *, tick: bool) -> None:
         import freezegun
+        from freezegun.api import real_perf_counter, real_time
 
         # real_asyncio: event loops keep real monotonic time, or `asyncio.sleep` never returns.
         freezer = freezegun.freeze_time(_utc_naive(timestamp), tick=tick, real_asyncio=True)
+        self._pytest_timing.save()
         self._factory = freezer.start()
         self._freezer = freezer
+        self._pytest_timing.keep_real(real_time, real_perf_counter)
 
     def timestamp(self) -> float:
         # The same arithmetic as freezegun's own `time.time()`, so both agree to the microsecond.
@@ -199,6 +211,7 @@ class FreezegunEngine:
         freezer, self._freezer, self._factory = self._freezer, None, None
         if freezer is not None:
             freezer.stop()
+        self._pytest_timing.restore()
 
     def _running(self) -> Any:
         if self._factory is None:

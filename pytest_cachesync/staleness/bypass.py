@@ -8,6 +8,7 @@ authentication and rate limits behave as they would, without bumping the real co
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
@@ -65,6 +66,28 @@ class Bypass:
         self.sql = sql
         self.scratch: redis.Redis | None = None
         self.copied: list[str] = []
+        self._held = threading.local()
+
+    @property
+    def comparing(self) -> bool:
+        """Whether a read on this thread is to be compared with a bypassed run of itself.
+
+        Not inside a bypassed run (it is the fresh run), nor inside ``uncompared()``.
+        """
+        return not self.spy.routed and not getattr(self._held, "depth", 0)
+
+    @contextmanager
+    def uncompared(self) -> Iterator[None]:
+        """Reads of the block (this thread) are not replayed by the oracle client.
+
+        The race injector's trigger answers from a read made before the injected write: that
+        answer is old by design, and the injector judges what it left in the cache instead.
+        """
+        self._held.depth = getattr(self._held, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            self._held.depth -= 1
 
     def _new_scratch(self) -> redis.Redis:
         kwargs = self.spy.client.get_connection_kwargs()

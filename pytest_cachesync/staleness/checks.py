@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -15,9 +16,24 @@ from .bypass import Bypass, read_value
 from .commands import TtlEffect
 from .compare import IgnoreList, comparable, diff
 from .patterns import TtlPolicy, as_text
-from .spy import FILL, HIT, INVALIDATION, RedisSpy
+from .spy import FILL, HIT, INVALIDATION, MISS, RedisSpy
 
 T = TypeVar("T")
+
+
+def _decoded(value: object) -> object:
+    """A cached value as the diff shows it: JSON decoded when it is JSON, else its text."""
+    text = as_text(value) if isinstance(value, bytes | str) else value
+    if isinstance(text, str):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
 
 
 def format_seconds(value: float | None) -> str:
@@ -56,6 +72,7 @@ class InvalidationBlock:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool | None:
+        __tracebackhide__ = True
         assert self._running is not None
         return self._running.__exit__(exc_type, exc, traceback)
 
@@ -120,6 +137,7 @@ class StalenessChecker:
 
         Returns what the first run returned.
         """
+        __tracebackhide__ = True
         ignored = IgnoreList(ignore)
         mark = len(self.spy.effects)
         cached = read()
@@ -147,6 +165,7 @@ class StalenessChecker:
         ignore: Iterable[str] = (),
     ) -> T:
         """`read` may be stale now, but must be fresh once the clock has advanced `seconds`."""
+        __tracebackhide__ = True
         if not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"seconds must be a non-negative number, got {seconds!r}")
         moving = clock if clock is not None else self.clock
@@ -183,33 +202,79 @@ class StalenessChecker:
     def _invalidated(
         self, keys_or_patterns: Sequence[str], reads: Sequence[Callable[[], object]]
     ) -> Iterator[None]:
+        __tracebackhide__ = True
         mark = len(self.spy.effects)
+        sql = self.bypass.sql
+        commits_before = len(sql.write_marks) if sql is not None else 0
         yield
         effects = [e for e in self.spy.effects[mark:] if not e.bypassed]
+        commits = sql.write_marks[commits_before:] if sql is not None else []
         problems = []
+        compared: set[str] = set()
+        for read in reads:
+            problems.extend(self._stale_after(read, compared))
         for wanted in keys_or_patterns:
-            if any(
-                e.effect == INVALIDATION and self.spy.classifier.matches(e.key, wanted)
+            invalidated = [
+                e.key
                 for e in effects
-            ):
+                if e.effect == INVALIDATION and self.spy.classifier.matches(e.key, wanted)
+            ]
+            if invalidated:
+                for key in dict.fromkeys(invalidated):
+                    if key not in compared:
+                        problems.extend(self._refilled(key, mark, commits))
                 continue
             filled = any(
                 e.effect == FILL and self.spy.classifier.matches(e.key, wanted) for e in effects
             )
             note = " (it was re-filled, not deleted)" if filled else ""
             problems.append(f"  {wanted}: not invalidated{note}")
-        for read in reads:
-            problems.extend(self._stale_after(read))
         if problems:
             touched = sorted({f"{e.effect} {e.key}" for e in effects})
             lines = ["the block did not invalidate what it made stale:", *problems]
             lines.append("cache effects of the block: " + (", ".join(touched) or "none"))
             raise AssertionError("\n".join(lines))
 
-    def _stale_after(self, read: Callable[[], object]) -> list[str]:
+    def _refilled(self, key: str, since: int, commits: Sequence[int]) -> list[str]:
+        """A problem if ``key``, invalidated in the block, holds a value that may be stale.
+
+        Without a read to compute the fresh value, the order of events decides: a refill whose
+        miss came after the block's last write commit read committed data; one filled with no
+        miss seen, or from a miss before a commit (a delete before COMMIT, then a reader in
+        between), may hold what the commit replaced.
+        """
+        real = read_value(self.spy, key)
+        if real is None or self.spy.classifier.is_lease(real):
+            return []
+        effects = self.spy.effects
+        mine = [(i, e) for i, e in enumerate(effects) if i >= since and e.key == key]
+        last_delete = max(i for i, e in mine if e.effect == INVALIDATION)
+        fills = [i for i, e in mine if e.effect == FILL and i > last_delete and not e.bypassed]
+        if not fills:
+            return []  # the value predates the block's effects on it (a lease released, say)
+        fill = fills[-1]
+        misses = [
+            i for i, e in mine if e.effect == MISS and last_delete < i < fill and not e.bypassed
+        ]
+        if misses and not any(c > misses[-1] for c in commits):
+            return []
+        command = effects[fill].command
+        why = (
+            "from a read that began before a write COMMIT of the block"
+            if misses
+            else "with no cache miss before it (written, not read through)"
+        )
+        return [
+            f"  {key}: invalidated, then re-filled ({command}) {why}; the cached value may be "
+            f"stale:\n    cached: {as_text(real)}\n"
+            "    pass reads=[...] to compare it with the fresh value"
+        ]
+
+    def _stale_after(self, read: Callable[[], object], compared: set[str]) -> list[str]:
         mark = len(self.spy.effects)
         self.bypass.run(read)
         filled = {e.key for e in self.spy.effects[mark:] if e.bypassed and e.effect == FILL}
+        compared.update(filled)
         problems = []
         for key in sorted(filled):
             real = read_value(self.spy, key)
@@ -219,7 +284,7 @@ class StalenessChecker:
             if real != fresh:
                 problems.append(
                     f"  {key}: still cached with a stale value\n"
-                    f"    cached: {as_text(real)[:200]}\n    fresh:  {as_text(fresh)[:200]}"
+                    + _indent(diff(_decoded(real), _decoded(fresh)), "    ")
                 )
         return problems
 
@@ -264,6 +329,7 @@ class StalenessChecker:
 
     def check_ttl_policy(self, policy: TtlPolicy | Mapping[str, float] | str | None = None) -> None:
         """Fail if a cache key written so far has no TTL or a TTL over its pattern's bound."""
+        __tracebackhide__ = True
         parsed = policy if isinstance(policy, TtlPolicy | None) else TtlPolicy.parse(policy)
         problems = self.ttl_problems(parsed)
         if problems:

@@ -28,7 +28,7 @@ from .bypass import Bypass
 from .checks import StalenessChecker, format_seconds
 from .compare import IgnoreList, comparable, diff
 from .patterns import parse_path_patterns
-from .spy import HIT, RedisSpy
+from .spy import FILL, HIT, INVALIDATION, RedisSpy
 from .sql_recorder import SqlRecorder
 
 REPLAY_LOG_ATTRIBUTE = "cachesync_replay"
@@ -102,6 +102,7 @@ class ReadCheck:
     patterns: tuple[str, ...]
     diff: str = ""
     key_details: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()  # the write requests since the served value was filled
 
     def describe(self) -> str:
         age = format_seconds(self.staleness)
@@ -109,7 +110,28 @@ class ReadCheck:
         lines = [f"GET {self.path}: stale for {age} (allowed: {allowed})", self.diff]
         if self.key_details:
             lines += ["served from the cache by:", *self.key_details]
+        if self.writes:
+            lines += ["write requests since the value was filled:", *self.writes]
+        elif self.keys:
+            lines.append(
+                "no write request since the value was filled: the answer depends on time "
+                "(a clock read, an expiry), not on a missing invalidation"
+            )
         return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    """A non-GET request through the oracle client, and the cache keys it invalidated."""
+
+    at: float
+    effect_index: int  # position in the spy's effects when it ended
+    line: str  # "DELETE /users/2 -> 204"
+    invalidated: tuple[str, ...]
+
+    def describe(self) -> str:
+        keys = ", ".join(self.invalidated) or "none"
+        return f"  {self.line} (invalidated: {keys})"
 
 
 class OracleClient:
@@ -148,6 +170,7 @@ class OracleClient:
         self.checks: list[ReadCheck] = []
         self.skipped: list[str] = []
         self.request_writes: list[float] = []
+        self.write_requests: list[WriteRequest] = []
         self._fresh_history: dict[str, list[tuple[float, Any]]] = {}
         self._describer = StalenessChecker(spy, bypass)
 
@@ -169,6 +192,11 @@ class OracleClient:
     # -- requests -----------------------------------------------------------------------------
 
     def get(self, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        if not self.bypass.comparing:
+            # Inside a bypassed run (assert_fresh, a race's fresh value): this GET is the
+            # fresh answer itself.
+            return self.client.get(*args, **kwargs)
         path = self._path(args, kwargs)
         if self.skip.matches(path):
             self.skipped.append(path)
@@ -198,6 +226,7 @@ class OracleClient:
         scratch: redis.Redis,
         cookies_before: dict[Any, Any] | None,
     ) -> Any:
+        __tracebackhide__ = True
         # `scratch` was seeded before the real request: the replay sees the state that request
         # saw. It sends the cookies that request sent, and leaves the client with the real
         # request's cookies.
@@ -217,9 +246,31 @@ class OracleClient:
             self._set_cookies(cookies_after)
 
     def _write(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        mark = len(self.spy.effects)
         response = getattr(self.client, method)(*args, **kwargs)
         self.request_writes.append(self.spy.now())
+        effects = self.spy.effects[mark:]
+        invalidated = (e.key for e in effects if e.effect == INVALIDATION and not e.bypassed)
+        status = getattr(response, "status_code", "?")
+        self.write_requests.append(
+            WriteRequest(
+                self.spy.now(),
+                len(self.spy.effects),
+                f"{method.upper()} {self._path(args, kwargs)} -> {status}",
+                tuple(dict.fromkeys(invalidated)),
+            )
+        )
         return response
+
+    def _writes_since_fill(self, keys: list[str]) -> tuple[str, ...]:
+        # Ordered by the spy's effects, not by clock time: a frozen clock gives them all one.
+        fills = [
+            index
+            for index, e in enumerate(self.spy.effects)
+            if e.key in keys and e.effect == FILL and not e.bypassed
+        ]
+        since = fills[-1] if fills else -1
+        return tuple(w.describe() for w in self.write_requests if w.effect_index > since)
 
     def post(self, *args: Any, **kwargs: Any) -> Any:
         return self._write("post", *args, **kwargs)
@@ -270,6 +321,7 @@ class OracleClient:
         return writes[index] if index < len(writes) else fresh_at
 
     def _check(self, path: str, response: Any, replayed: Any, served: list[Any]) -> ReadCheck:
+        __tracebackhide__ = True
         now = self.spy.now()
         served_view = self.ignore.scrub(comparable(response))
         fresh_view = self.ignore.scrub(comparable(replayed))
@@ -295,6 +347,7 @@ class OracleClient:
                 patterns,
                 diff(served_view, fresh_view),
                 tuple(self._describer.describe_keys(keys)),
+                self._writes_since_fill(keys),
             )
         self._fresh_history.setdefault(path, []).append((now, fresh_view))
         self.checks.append(check)
@@ -314,6 +367,7 @@ class OracleClient:
 
     def assert_no_stale_reads(self) -> None:
         """Fail listing every read that was staler than allowed."""
+        __tracebackhide__ = True
         violations = self.violations
         if violations:
             details = "\n\n".join(c.describe() for c in violations)

@@ -38,10 +38,21 @@ class RaceOutcome:
         return cached is None or is_lease(cached, self.lease_prefix) or cached == self.fresh
 
     def describe(self) -> str:
+        if not self.consistent:
+            return (
+                f"cache-fill race on {self.key}: the fill ({self.command}) paused after its "
+                "database read wrote a value that is not the database's any more\n"
+                f"  cached: {_show(self.cached)}\n  fresh:  {_show(self.fresh)}"
+            )
+        if self.cached is None:
+            left = "left the key absent"
+        elif is_lease(self.cached, self.lease_prefix):
+            left = "left only a lease"
+        else:
+            left = f"cached the fresh value\n  cached: {_show(self.cached)}"
         return (
-            f"cache-fill race on {self.key}: the fill ({self.command}) paused after its "
-            "database read wrote a value that is not the database's any more\n"
-            f"  cached: {_show(self.cached)}\n  fresh:  {_show(self.fresh)}"
+            f"no cache-fill race on {self.key}: the fill ({self.command}), paused after its "
+            f"database read while a write ran, {left}"
         )
 
 
@@ -131,12 +142,14 @@ class RaceInjector:
         The fresh value is what `fresh_value()` returns, else what a bypassed rerun of
         `trigger` fills into the key.
         """
+        __tracebackhide__ = True
         armed = _Armed(self.spy, key_or_pattern, during, require_miss)
         writes_before = len(self.sql.write_times) if self.sql is not None else 0
         remove_observer = self.spy.add_observer(armed.observe)
         remove_interceptor = self.spy.add_interceptor(armed.intercept)
         try:
-            trigger()
+            with self.bypass.uncompared():
+                trigger()
         finally:
             remove_interceptor()
             remove_observer()
@@ -165,6 +178,7 @@ class RaceInjector:
     def _fresh(
         self, key: str, trigger: Callable[[], object], fresh_value: Callable[[], object] | None
     ) -> object:
+        __tracebackhide__ = True
         if fresh_value is not None:
             return fresh_value()
         self.bypass.run(trigger)
@@ -186,6 +200,7 @@ class RaceInjector:
         require_miss: bool = True,
     ) -> RaceOutcome:
         """`run`, failing if the fill left a value that differs from the fresh one."""
+        __tracebackhide__ = True
         outcome = self.run(
             key_or_pattern, trigger, during, fresh_value=fresh_value, require_miss=require_miss
         )

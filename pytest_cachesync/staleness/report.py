@@ -84,6 +84,13 @@ class ItemFigures:
     worst_staleness: float = 0.0
     keys_without_ttl: list[str] = field(default_factory=list)
 
+    @property
+    def cache_traffic(self) -> int:
+        """Commands seen on cache keys: hits, misses, fills, invalidations and leases."""
+        return sum(
+            s.hits + s.misses + s.fills + s.invalidations + s.leases for s in self.patterns.values()
+        )
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["patterns"] = {p: asdict(s) for p, s in self.patterns.items()}
@@ -130,6 +137,14 @@ class Report:
     @property
     def worst_staleness(self) -> float:
         return max((t.worst_staleness for t in self.tests), default=0.0)
+
+    @property
+    def checked_without_traffic(self) -> bool:
+        """Reads were checked, yet no command on a cache key reached the test's Redis.
+
+        Then every check compared the app with itself: its Redis client is not the test's.
+        """
+        return self.reads_checked > 0 and not any(t.cache_traffic for t in self.tests)
 
     def score_line(self) -> str:
         checked, fresh = self.reads_checked, self.fresh
@@ -199,14 +214,24 @@ def merge(outputs: Iterable[Mapping[str, Any]]) -> Report:
     return report
 
 
-def _seconds(value: float) -> str:
-    return f"{value:.3g} s" if value else "-"
+NO_TRAFFIC = (
+    "no cache traffic reached the test Redis; is the app's client routed? {checked} reads "
+    "were checked in oracle mode, but the test's Redis saw no command on a cache pattern, so "
+    "each replay compared the app with itself"
+)
+
+
+def _seconds(value: float, *, stale: bool = False) -> str:
+    # A stale read made at the instant of its write (a frozen clock) is stale for 0 s.
+    return f"{value:.3g} s" if value or stale else "-"
 
 
 def render_lines(report: Report) -> list[str]:
     patterns = report.patterns
     if not patterns and not report.reads_checked:
         return ["no cache activity observed"]
+    if not patterns:
+        return [report.score_line(), "ERROR: " + NO_TRAFFIC.format(checked=report.reads_checked)]
     header: tuple[str, ...] = ("pattern", "hits", "misses", "hit ratio", "fills")
     header += ("invalidations", "stale reads", "worst staleness", "keys without TTL")
     rows: list[tuple[str, ...]] = [header]
@@ -215,7 +240,9 @@ def render_lines(report: Report) -> list[str]:
         rows.append(
             (
                 *(pattern, str(s.hits), str(s.misses), ratio, str(s.fills), str(s.invalidations)),
-                *(str(s.stale_reads), _seconds(s.worst_staleness), str(s.keys_without_ttl)),
+                str(s.stale_reads),
+                _seconds(s.worst_staleness, stale=bool(s.stale_reads)),
+                str(s.keys_without_ttl),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -227,6 +254,8 @@ def render_lines(report: Report) -> list[str]:
         for row in rows
     ]
     lines.append(report.score_line())
+    if report.checked_without_traffic:
+        lines.append("ERROR: " + NO_TRAFFIC.format(checked=report.reads_checked))
     if report.stale:
         lines.append(
             f"stale reads: {report.stale} ({report.violations} beyond their staleness budget), "
@@ -239,7 +268,9 @@ def render(report: Report, terminalreporter: TerminalWriter) -> None:
     """The `pytest_terminal_summary` section."""
     terminalreporter.write_sep("=", "cachesync")
     for line in render_lines(report):
-        terminalreporter.write_line(line)
+        terminalreporter.write_line(
+            line, red=line.startswith("ERROR:"), bold=line.startswith("ERROR:")
+        )
 
 
 def to_dict(report: Report) -> dict[str, Any]:
@@ -252,6 +283,12 @@ def to_dict(report: Report) -> dict[str, Any]:
             "violations": report.violations,
             "worst_staleness": report.worst_staleness,
             "score": report.score_line(),
+            "no_cache_traffic": report.checked_without_traffic,
+            "error": (
+                NO_TRAFFIC.format(checked=report.reads_checked)
+                if report.checked_without_traffic
+                else None
+            ),
         },
         "patterns": {
             p: {**asdict(s), "hit_ratio": s.hit_ratio} for p, s in sorted(report.patterns.items())

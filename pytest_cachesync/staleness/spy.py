@@ -50,6 +50,7 @@ __all__ = [
 
 _MISSING = object()
 _NOT_A_STRING = object()
+_WRITES = frozenset({Kind.WRITE, Kind.DELETE, Kind.EXPIRE, Kind.SCRIPT})
 
 
 class RedisSpy(SpyFindings):
@@ -82,6 +83,8 @@ class RedisSpy(SpyFindings):
         self.effects: list[KeyEffect] = []
         self.keys: dict[str, KeyRecord] = {}
         self.scripts: dict[str, object] = {}
+        # Keys written outside the test's key prefix (prefix isolation): another keyspace's.
+        self.outside_prefix: list[str] = []
         self._interceptors: list[Interceptor] = []
         self._observers: list[Callable[[KeyEffect], None]] = []
         # Per thread: a replay in one thread must not reroute a threaded app's other requests.
@@ -161,6 +164,22 @@ class RedisSpy(SpyFindings):
         finally:
             self._routes.target = None
 
+    def _check_prefix(self, parsed: ParsedCommand) -> None:
+        for key in parsed.keys:
+            name = as_text(key)
+            if not name.startswith(self.classifier.prefix) and name not in self.outside_prefix:
+                self.outside_prefix.append(name)
+
+    def assert_within_prefix(self) -> None:
+        """Fail naming each key written outside the test's prefix (prefix isolation)."""
+        if self.outside_prefix:
+            keys = ", ".join(self.outside_prefix)
+            raise AssertionError(
+                f"keys written outside the test's key prefix {self.classifier.prefix!r}: "
+                f"{keys}. In prefix isolation other tests and workers share this Redis "
+                "database; put cachesync.key_prefix in front of every key the app writes."
+            )
+
     # -- the wrappers -------------------------------------------------------------------------
 
     def _target(self) -> tuple[Execute, bool]:
@@ -175,6 +194,8 @@ class RedisSpy(SpyFindings):
 
     def _before(self, parsed: ParsedCommand, bypassed: bool) -> list[str]:
         cache_keys = self._cache_keys(parsed)
+        if self.classifier.prefix and not bypassed and parsed.kind in _WRITES:
+            self._check_prefix(parsed)
         if not bypassed and self._interceptors:
             for interceptor in list(self._interceptors):
                 interceptor(parsed, cache_keys)

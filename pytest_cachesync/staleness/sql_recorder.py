@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +45,10 @@ class SqlRecorder:
         self.now = clock_reader(clock)
         self.statements: list[Statement] = []
         self.write_times: list[float] = []
+        # Where each write commit falls in another record's order (the spy's effects), when
+        # `mark` is given: clock times tie on a frozen clock, positions never do.
+        self.mark: Callable[[], int] | None = None
+        self.write_marks: list[int] = []
         self._suspended = 0
         self.installed = False
 
@@ -97,11 +101,16 @@ class SqlRecorder:
             if conn.in_transaction():
                 conn.info[_PENDING_WRITE] = True
             else:
-                self.write_times.append(now)
+                self._committed(now)
+
+    def _committed(self, at: float) -> None:
+        self.write_times.append(at)
+        if self.mark is not None:
+            self.write_marks.append(self.mark())
 
     def _on_commit(self, conn: Connection) -> None:
         if conn.info.pop(_PENDING_WRITE, False) and not self._suspended:
-            self.write_times.append(self.now())
+            self._committed(self.now())
 
     def _on_release_savepoint(self, conn: Connection, name: str, context: object) -> None:
         # A test that runs the app inside a rolled-back outer transaction sees the app's
@@ -114,6 +123,7 @@ class SqlRecorder:
     def reset(self) -> None:
         self.statements.clear()
         self.write_times.clear()
+        self.write_marks.clear()
 
     @property
     def count(self) -> int:

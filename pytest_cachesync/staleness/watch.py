@@ -26,7 +26,7 @@ from .sql_recorder import SqlRecorder
 NO_PATTERNS_HELP = (
     "no cache patterns are configured, so no Redis key counts as cache and {what} would check "
     "nothing. Name the cache keys, e.g. in pytest.ini:\n"
-    "    cachesync_cache_patterns = users:* user:* parking_lot*\n"
+    "    cachesync_cache_patterns = users:* user:* parking_lot:*\n"
     "(or --cachesync-cache-patterns / CACHESYNC_CACHE_PATTERNS)."
 )
 
@@ -71,6 +71,7 @@ class Watch:
         spy = RedisSpy(client, classifier, clock=now).install()
         try:
             sql = SqlRecorder(engine, clock=now).install()
+            sql.mark = lambda: len(spy.effects)
         except BaseException:
             spy.uninstall()
             raise
@@ -152,6 +153,7 @@ class Watch:
 
     def check_ttl_policy(self, policy: TtlPolicy | None) -> None:
         """Every cache key written in the test has a TTL, within its pattern's bound if any."""
+        __tracebackhide__ = True
         self.require_patterns("the TTL policy")
         problems = self.checker.ttl_problems(policy) + self._unobserved_ttl_problems(policy)
         if problems:

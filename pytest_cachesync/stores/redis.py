@@ -166,8 +166,11 @@ class RedisKeyspace:
 
         # One FakeServer per session and worker: FakeRedis clients that share host and port
         # in one process would otherwise share data with every other session in it.
+        from .fake_ttl import make_exact
+
         server = fakeredis.FakeServer()
         client = fakeredis.FakeRedis(server=server)
+        make_exact(server, client)
         return cls(client, plan, "embedded fakeredis", fake_server=server)
 
     @classmethod

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from .engines import use_explicit_begin
+from .savepoints import SavepointLedger
 
 
 class RollbackScope:
@@ -22,6 +23,7 @@ class RollbackScope:
         use_explicit_begin(self.connection)
         self._transaction = self.connection.begin()
         self._session: Session | None = None
+        self.ledger = SavepointLedger(self.connection).install()
 
     @property
     def session(self) -> Session:
@@ -32,16 +34,25 @@ class RollbackScope:
 
     def reset(self) -> None:
         """Discard everything written so far and start again, with the same Session."""
+        self.ledger.ending = True
         if self._session is not None:
             self._session.close()
         if self._transaction.is_active:
             self._transaction.rollback()
+        self.ledger.stack.clear()
+        self.ledger.ending = False
         self._transaction = self.connection.begin()
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-        if self._transaction.is_active:
-            self._transaction.rollback()
-        use_explicit_begin(self.connection, enabled=False)
-        self.connection.close()
+        """Roll the test back and return the connection; fail if the test lost a commit."""
+        self.ledger.ending = True
+        try:
+            if self._session is not None:
+                self._session.close()
+            if self._transaction.is_active:
+                self._transaction.rollback()
+        finally:
+            self.ledger.uninstall()
+            use_explicit_begin(self.connection, enabled=False)
+            self.connection.close()
+        self.ledger.check()

@@ -20,7 +20,7 @@ _WRITE = re.compile(
     re.IGNORECASE,
 )
 # Statements that cannot change rows of the metadata's tables.
-_READ_OR_CONTROL = re.compile(
+READ_OR_CONTROL = re.compile(
     r"^\s*(?:select|pragma|savepoint|release|rollback|begin|commit|end|show|set|explain"
     r"|create|drop|alter|comment|analyze|vacuum)\b",
     re.IGNORECASE,
@@ -79,7 +79,7 @@ class WriteTracker:
             if table is not None:
                 self.dirty.add(table)
             return
-        if not _READ_OR_CONTROL.match(statement):
+        if not READ_OR_CONTROL.match(statement):
             # CTE-writes, MERGE, COPY...: cannot tell which table, so assume all.
             self.mark_all()
 
