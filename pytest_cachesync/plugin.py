@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from . import clock_fixture, fixtures, watch_fixtures
+from . import async_fixtures, clock_fixture, fixtures, watch_fixtures
 from ._markers import MARKER_HELP
 from ._options import add_options, describe_sources, resolve
 from ._session import RUNTIME_KEY, configure, preflight
@@ -34,6 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "cachesync-fixtures")
     config.pluginmanager.register(clock_fixture, "cachesync-clock-fixture")
     config.pluginmanager.register(watch_fixtures, "cachesync-watch-fixtures")
+    config.pluginmanager.register(async_fixtures, "cachesync-async-fixtures")
     if runtime.settings.redis_targets.value:
         # Autouse: registered only when set, so other sessions pay nothing per test.
         from .stores import routing

@@ -64,6 +64,10 @@ class TtlPolicy:
         return next((s for p, s in self.bounds.items() if fnmatchcase(key, p)), None)
 
 
+def still_stale(seconds: float, error: AssertionError) -> AssertionError:
+    return AssertionError(f"still stale {format_seconds(seconds)} later: {error}")
+
+
 class StalenessChecker:
     """The staleness assertions over one spied client and its bypass."""
 
@@ -74,7 +78,7 @@ class StalenessChecker:
 
     # -- assert_fresh -------------------------------------------------------------------------
 
-    def _serving_keys(self, since: int) -> list[str]:
+    def serving_keys(self, since: int) -> list[str]:
         keys = [e.key for e in self.spy.effects[since:] if e.effect == HIT and not e.bypassed]
         return list(dict.fromkeys(keys))
 
@@ -101,11 +105,15 @@ class StalenessChecker:
 
         Returns what the first run returned.
         """
-        ignored = IgnoreList(ignore)
         mark = len(self.spy.effects)
         cached = read()
-        serving = self._serving_keys(mark)
+        serving = self.serving_keys(mark)
         fresh = self.bypass.run(read)
+        return self.verdict(cached, fresh, serving, ignore)
+
+    def verdict(self, cached: T, fresh: object, serving: Sequence[str], ignore: Iterable[str]) -> T:
+        """``cached`` when it matches ``fresh`` (the bypassed answer); else a stale-read failure."""
+        ignored = IgnoreList(ignore)
         cached_view = ignored.scrub(comparable(cached))
         fresh_view = ignored.scrub(comparable(fresh))
         if cached_view == fresh_view:
@@ -128,16 +136,20 @@ class StalenessChecker:
         ignore: Iterable[str] = (),
     ) -> T:
         """`read` may be stale now, but must be fresh once the clock has advanced `seconds`."""
+        self.advance_for(seconds, clock)
+        try:
+            return self.assert_fresh(read, ignore=ignore)
+        except AssertionError as error:
+            raise still_stale(seconds, error) from None
+
+    def advance_for(self, seconds: float, clock: ClockLike | None) -> None:
+        """Move ``clock`` (else the checker's) ``seconds`` on, for ``assert_fresh_within``."""
         if not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"seconds must be a non-negative number, got {seconds!r}")
         moving = clock if clock is not None else self.clock
         if moving is None:
             raise TypeError("assert_fresh_within needs a clock that can advance(seconds)")
         advance(moving, seconds)
-        try:
-            return self.assert_fresh(read, ignore=ignore)
-        except AssertionError as error:
-            raise AssertionError(f"still stale {format_seconds(seconds)} later: {error}") from None
 
     # -- assert_invalidated -------------------------------------------------------------------
 
@@ -150,10 +162,23 @@ class StalenessChecker:
         With `reads`, each read runs bypassed after the block; every cache key it fills must
         then be absent from the real Redis or hold that fresh value.
         """
+        mark = self.invalidation_mark(keys_or_patterns, reads)
+        yield
+        problems = self.missed_invalidations(mark, keys_or_patterns)
+        for read in reads:
+            fills = len(self.spy.effects)
+            self.bypass.run(read)
+            problems.extend(self.stale_fills(fills))
+        self.report_invalidations(mark, problems)
+
+    def invalidation_mark(
+        self, keys_or_patterns: Sequence[str], reads: Sequence[Callable[[], object]]
+    ) -> int:
         if not keys_or_patterns and not reads:
             raise TypeError("name the keys or patterns to invalidate, or pass reads=[...]")
-        mark = len(self.spy.effects)
-        yield
+        return len(self.spy.effects)
+
+    def missed_invalidations(self, mark: int, keys_or_patterns: Sequence[str]) -> list[str]:
         effects = [e for e in self.spy.effects[mark:] if not e.bypassed]
         problems = []
         for wanted in keys_or_patterns:
@@ -167,17 +192,18 @@ class StalenessChecker:
             )
             note = " (it was re-filled, not deleted)" if filled else ""
             problems.append(f"  {wanted}: not invalidated{note}")
-        for read in reads:
-            problems.extend(self._stale_after(read))
+        return problems
+
+    def report_invalidations(self, mark: int, problems: list[str]) -> None:
         if problems:
+            effects = [e for e in self.spy.effects[mark:] if not e.bypassed]
             touched = sorted({f"{e.effect} {e.key}" for e in effects})
             lines = ["the block did not invalidate what it made stale:", *problems]
             lines.append("cache effects of the block: " + (", ".join(touched) or "none"))
             raise AssertionError("\n".join(lines))
 
-    def _stale_after(self, read: Callable[[], object]) -> list[str]:
-        mark = len(self.spy.effects)
-        self.bypass.run(read)
+    def stale_fills(self, mark: int) -> list[str]:
+        """Keys a bypassed read filled since ``mark`` that the real Redis holds stale."""
         filled = {e.key for e in self.spy.effects[mark:] if e.bypassed and e.effect == FILL}
         problems = []
         for key in sorted(filled):

@@ -127,10 +127,7 @@ class OracleClient:
         strict: bool = False,
         sql: SqlRecorder | None = None,
     ) -> None:
-        if not callable(getattr(client, "get", None)) or not callable(
-            getattr(client, "open", None)
-        ):
-            raise TypeError(f"the oracle wraps a Flask test client, got {type(client).__name__}")
+        self._check_client(client)
         self.client = client
         self.spy = spy
         self.bypass = bypass
@@ -144,6 +141,13 @@ class OracleClient:
         self.request_writes: list[float] = []
         self._fresh_history: dict[str, list[tuple[float, Any]]] = {}
         self._describer = StalenessChecker(spy, bypass)
+
+    @staticmethod
+    def _check_client(client: Any) -> None:
+        if not callable(getattr(client, "get", None)) or not callable(
+            getattr(client, "open", None)
+        ):
+            raise TypeError(f"the oracle wraps a Flask test client, got {type(client).__name__}")
 
     @staticmethod
     def _budget(seconds: float) -> float:

@@ -23,19 +23,25 @@ def make_engine(url: URL) -> sa.Engine:
     """
     engine = sa.create_engine(url)
     if url.get_backend_name() == "sqlite":
-        _prepare_sqlite(engine)
+        prepare_sqlite(engine)
     return engine
 
 
-def _prepare_sqlite(engine: sa.Engine) -> None:
+def prepare_sqlite(engine: sa.Engine) -> None:
+    """The pragmas and the on-demand SAVEPOINT fix, on ``engine`` (or an AsyncEngine's
+    ``sync_engine``)."""
+
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # Through a cursor: aiosqlite's adapted connection has no execute() of its own.
+        cursor = dbapi_connection.cursor()
         # With WAL a test's open Session does not block the app's commits (truncate
         # strategy), as on PostgreSQL.
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        dbapi_connection.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
         # A test database needs no durability: skip the fsync of every commit.
-        dbapi_connection.execute("PRAGMA synchronous=OFF")
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
 
     @event.listens_for(engine, "begin")
     def _emit_begin(conn: sa.Connection) -> None:

@@ -19,7 +19,7 @@ def refusal(message: str) -> pytest.UsageError:
     return pytest.UsageError(message)
 
 
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+REDIS_SCHEMES = ("redis", "rediss", "valkey", "valkeys", "unix")
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -57,7 +57,7 @@ def check_redis_url(url: str, *, allow_remote: bool) -> None:
     if parts.scheme not in REDIS_SCHEMES:
         raise pytest.UsageError(
             f"cachesync: Redis URL {mask_redis_url(url)!r} must start with redis://, rediss:// "
-            "or unix:// (set it with --cachesync-redis-url, CACHESYNC_REDIS_URL or the ini key "
+            "valkey://, valkeys:// or unix:// (set it with --cachesync-redis-url, CACHESYNC_REDIS_URL or the ini key "
             "cachesync_redis_url; leave it unset for the embedded fakeredis server)."
         )
     if parts.scheme == "unix" or allow_remote:
