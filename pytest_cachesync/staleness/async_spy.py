@@ -99,9 +99,7 @@ class AsyncTap:
         if bypassed or not self.spy._interceptors:
             return self.spy._before(parsed, bypassed)
         loop = asyncio.get_running_loop()
-        call = functools.partial(
-            contextvars.copy_context().run, self.spy._before, parsed, bypassed
-        )
+        call = functools.partial(contextvars.copy_context().run, self.spy._before, parsed, bypassed)
         keys: list[str] = await loop.run_in_executor(None, call)
         return keys
 

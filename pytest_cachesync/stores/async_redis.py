@@ -10,6 +10,7 @@ to a loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from .redis import RedisKeyspace
@@ -21,14 +22,12 @@ def _drop(connection: Any) -> None:
     transport = getattr(writer, "transport", None)
     sock = getattr(transport, "_sock", None)
     if transport is not None:
-        try:
+        with contextlib.suppress(RuntimeError):  # its loop is closed: the socket goes below
             transport.abort()
-        except RuntimeError:  # its loop is closed: the socket is released below
-            pass
     if sock is not None:
         sock.close()
         # The transport would close it again when collected, with an "unclosed" warning.
-        if getattr(transport, "_sock", None) is sock:
+        if transport is not None and getattr(transport, "_sock", None) is sock:
             transport._sock = None
     connection._reader = connection._writer = None
 
@@ -49,12 +48,12 @@ def loop_bound_pool(url: str, db: int) -> Any:
                 self.drop_all()
                 self._lock = asyncio.Lock()
                 self._cachesync_loop = loop
-            return await super().get_connection(*args, **kwargs)
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
 
         def drop_all(self) -> None:
             for connection in [*self._available_connections, *self._in_use_connections]:
                 _drop(connection)
-            self.reset()
+            self.reset()  # type: ignore[no-untyped-call]
 
     template = redis.asyncio.ConnectionPool.from_url(redis_py_url(url))
     kwargs = dict(template.connection_kwargs)

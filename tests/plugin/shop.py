@@ -119,6 +119,11 @@ def cachesync_metadata():
 
 
 @pytest.fixture
+def anyio_backend():
+    return "asyncio"  # redis.asyncio runs on asyncio only
+
+
+@pytest.fixture
 def app(cachesync):
     return create_app(cachesync.async_redis, cachesync.async_engine, cachesync.key_prefix)
 
