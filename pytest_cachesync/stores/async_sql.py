@@ -67,7 +67,8 @@ def async_url(database_url: URL, configured: URL | None) -> URL:
 
 
 def make_async_engine(url: URL) -> Any:
-    """An ``AsyncEngine`` on ``url``, with the SQLite pragmas and SAVEPOINT fix of the sync one."""
+    """An ``AsyncEngine`` on ``url``; on SQLite with the sync engine's pragmas, and the SAVEPOINT
+    fix on every connection."""
     try:
         from sqlalchemy.ext.asyncio import create_async_engine
         from sqlalchemy.pool import NullPool
@@ -81,7 +82,8 @@ def make_async_engine(url: URL) -> Any:
             "install pytest-cachesync[async]."
         ) from None
     if url.get_backend_name() == "sqlite":
-        from .engines import prepare_sqlite
+        from .engines import begin_explicitly, prepare_sqlite
 
         prepare_sqlite(engine.sync_engine)
+        begin_explicitly(engine.sync_engine)
     return engine

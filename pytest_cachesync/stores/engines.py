@@ -49,6 +49,21 @@ def prepare_sqlite(engine: sa.Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+def begin_explicitly(engine: sa.Engine) -> None:
+    """The SAVEPOINT fix on every connection of a prepared SQLite ``engine``.
+
+    For an AsyncEngine's ``sync_engine``: its connections last one use each (it keeps none in
+    a pool), and the asyncio form of the rollback recipe needs the fix on whichever one the
+    test opens. The cost is SQLite's own behaviour: a transaction that read, then writes
+    after another connection committed, fails with "database is locked".
+    """
+
+    @event.listens_for(engine, "connect")
+    def _explicit(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        record.info[_EXPLICIT_BEGIN] = True
+
+
 def use_explicit_begin(connection: sa.Connection, enabled: bool = True) -> None:
     """Switch a SQLite connection to SQLAlchemy-controlled BEGINs (the SAVEPOINT fix), or back.
 

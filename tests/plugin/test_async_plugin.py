@@ -169,23 +169,27 @@ def test_async_engine_is_reset_between_tests(
 
 
 def test_async_urls_are_kept(pytester: pytest.Pytester, backend: Backend) -> None:
-    if backend.db_url is not None:
-        pytest.skip("the outer run chose a server database")
+    if backend.db_url is None:
+        url = f"sqlite+aiosqlite:///{pytester.path / 'app.db'}"
+        kept, sync = "sqlite+aiosqlite", ("sqlite", "sqlite+pysqlite")
+    else:
+        url = backend.db_url.replace("postgresql+psycopg://", "postgresql+psycopg_async://")
+        kept, sync = "postgresql+psycopg_async", ("postgresql+psycopg",)
     pytester.makepyfile(
-        test_url="""
+        test_url=f"""
         import pytest
         import sqlalchemy as sa
 
         @pytest.mark.anyio
         async def test_driver(cachesync):
-            assert cachesync.async_engine.url.drivername == "sqlite+aiosqlite"
-            assert cachesync.engine.url.drivername in ("sqlite", "sqlite+pysqlite")
+            assert cachesync.async_engine.url.drivername == {kept!r}
+            assert cachesync.engine.url.drivername in {sync!r}
             async with cachesync.async_engine.connect() as conn:
                 assert (await conn.execute(sa.text("select 1"))).scalar_one() == 1
         """
     )
-    url = f"sqlite+aiosqlite:///{pytester.path / 'app.db'}"
-    pytester.runpytest("-p", "no:randomly", f"--cachesync-db-url={url}").assert_outcomes(passed=1)
+    result = pytester.runpytest("-p", "no:randomly", f"--cachesync-db-url={url}")
+    result.assert_outcomes(passed=1)
 
 
 def test_redis_targets_route_asyncio_clients(pytester: pytest.Pytester) -> None:
@@ -216,3 +220,126 @@ def test_redis_targets_route_asyncio_clients(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(passed=1)
+
+
+def test_the_documented_dependency_overrides(pytester: pytest.Pytester) -> None:
+    # docs/async.md's wiring, on an app that takes its stores from FastAPI dependencies.
+    pytester.makepyfile(
+        deps="""
+        import json
+
+        import sqlalchemy as sa
+        from fastapi import Depends, FastAPI
+        from redis.asyncio import Redis
+        from shop import Product
+
+        redis_client = Redis(host="redis.invalid")
+
+
+        async def get_redis():
+            return redis_client
+
+
+        async def get_session():
+            raise RuntimeError("the production database is not for tests")
+            yield
+
+
+        app = FastAPI()
+
+
+        @app.get("/names/{product_id}")
+        async def name(product_id: int, redis=Depends(get_redis), session=Depends(get_session)):
+            cached = await redis.get(f"product:{product_id}")
+            if cached is not None:
+                return json.loads(cached)
+            product = await session.get(Product, product_id)
+            await redis.set(f"product:{product_id}", json.dumps(product.name), ex=30)
+            return product.name
+
+
+        @app.put("/names/{product_id}")
+        async def rename(product_id: int, body: dict, session=Depends(get_session)):
+            product = await session.get(Product, product_id)
+            product.name = body["name"]
+            await session.commit()
+        """,
+        conftest="""
+        import pytest
+        from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+        from deps import app as shop_app, get_redis, get_session
+        from shop import Base, Product
+
+
+        @pytest.fixture(scope="session")
+        def cachesync_metadata():
+            return Base.metadata
+
+
+        @pytest.fixture
+        def anyio_backend():
+            return "asyncio"
+
+
+        @pytest.fixture
+        def app(cachesync):
+            sessions = async_sessionmaker(cachesync.async_engine, expire_on_commit=False)
+
+            async def test_session():
+                async with sessions() as session:
+                    yield session
+
+            shop_app.dependency_overrides[get_redis] = lambda: cachesync.async_redis
+            shop_app.dependency_overrides[get_session] = test_session
+            yield shop_app
+            shop_app.dependency_overrides.clear()
+        """,
+        test_deps="""
+        import pytest
+        import sqlalchemy as sa
+        from sqlalchemy.ext.asyncio import AsyncSession
+        from shop import Product
+
+
+        @pytest.mark.anyio
+        async def seed(cachesync):
+            async with cachesync.async_engine.begin() as conn:
+                await conn.execute(sa.insert(Product).values(id=1, name="kettle", price=1))
+
+
+        def test_overrides_reach_the_app_and_strict_sees_the_stale_name(cachesync, cachesync_client):
+            import anyio
+
+            anyio.run(seed, cachesync)
+            assert cachesync_client.get("/names/1").json() == "kettle"
+            cachesync_client.put("/names/1", json={"name": "teapot"})
+            cachesync_client.get("/names/1")
+
+
+        @pytest.mark.anyio
+        async def test_inside_one_transaction(cachesync):
+            async with cachesync.async_engine.connect() as conn:
+                outer = await conn.begin()
+                session = AsyncSession(bind=conn, join_transaction_mode="create_savepoint")
+                session.add(Product(name="inner", price=2))
+                await session.commit()
+                assert await session.scalar(sa.select(sa.func.count(Product.id))) == 1
+                await session.close()
+                await outer.rollback()
+            async with cachesync.async_engine.connect() as conn:
+                count = await conn.scalar(sa.select(sa.func.count(Product.id)))
+            assert count == 0
+        """,
+    )
+    pytester.makeini("[pytest]\ncachesync_cache_patterns = product:*\ncachesync_strict = true\n")
+    result = pytester.runpytest("-p", "no:randomly", "-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_overrides_reach_the_app_and_strict_sees_the_stale_name FAILED*",
+            "*test_inside_one_transaction PASSED*",
+            "*GET /names/1: stale for *",
+            '*-  "body": "kettle",',
+        ]
+    )
