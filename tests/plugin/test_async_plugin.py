@@ -308,7 +308,7 @@ def test_the_documented_dependency_overrides(pytester: pytest.Pytester) -> None:
                 await conn.execute(sa.insert(Product).values(id=1, name="kettle", price=1))
 
 
-        def test_overrides_reach_the_app_and_strict_sees_the_stale_name(cachesync, cachesync_client):
+        def test_overrides_reach_the_app_and_strict_flags_it(cachesync, cachesync_client):
             import anyio
 
             anyio.run(seed, cachesync)
@@ -337,7 +337,7 @@ def test_the_documented_dependency_overrides(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*test_overrides_reach_the_app_and_strict_sees_the_stale_name FAILED*",
+            "*test_overrides_reach_the_app_and_strict_flags_it FAILED*",
             "*test_inside_one_transaction PASSED*",
             "*GET /names/1: stale for *",
             '*-  "body": "kettle",',
