@@ -126,3 +126,56 @@ def test_the_race_injector_flags_a_plain_async_set_fill(pytester: pytest.Pyteste
     )
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(passed=2)
+
+
+def test_an_app_that_is_neither_flask_nor_asgi_is_named(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_neither="""
+        import pytest
+
+        @pytest.fixture
+        def app():
+            return object()
+
+        def test_client(cachesync_client):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*returned object, neither a Flask application*ASGI one*"])
+
+
+def test_a_bare_asgi_callable_is_served(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_bare="""
+        import json
+
+        import pytest
+
+        @pytest.fixture
+        def app(cachesync):
+            redis = cachesync.async_redis
+
+            async def asgi(scope, receive, send):
+                if scope["type"] == "lifespan":
+                    while (message := await receive())["type"] != "lifespan.shutdown":
+                        await send({"type": message["type"] + ".complete"})
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+                body = await redis.get("product:1") or b"null"
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": body})
+
+            return asgi
+
+        def test_served_from_the_cache_while_the_truth_moved_on(cachesync, cachesync_client):
+            cachesync.redis.set("product:1", json.dumps({"price": 1}))
+            cachesync_client.get("/")
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    # The replay misses the cache (the scratch server holds no cache keys): null, not the price.
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*GET /: stale for *", '*-  "body": {', '*+  "body": null,'])
