@@ -8,14 +8,16 @@ client. Nothing asyncio is imported until a test asks for one of them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ._session import RUNTIME_KEY
-from .fixtures import SqlStore
-from .staleness.watch import Watch
-from .stores.redis import RedisKeyspace
+
+if TYPE_CHECKING:
+    from .fixtures import SqlStore
+    from .staleness.watch import Watch
+    from .stores.redis import RedisKeyspace
 
 
 @pytest.fixture
