@@ -179,3 +179,23 @@ def test_a_bare_asgi_callable_is_served(pytester: pytest.Pytester) -> None:
     # The replay misses the cache (the scratch server holds no cache keys): null, not the price.
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*GET /: stale for *", '*-  "body": {', '*+  "body": null,'])
+
+
+def test_xdist_workers_keep_their_own_stores(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_isolated="""
+        import pytest
+
+        @pytest.mark.parametrize("n", range(6))
+        def test_starts_empty(client, cachesync, n):
+            # The client fixture created product 1: an empty table and keyspace before it.
+            assert cachesync.redis.dbsize() == 0 or cachesync.key_prefix
+            assert not cachesync.redis.exists(cachesync.key("product:1"))
+            assert client.get("/products/1").json()["price"] == 30
+            client.put("/products/1/price", json={"price": 30 + n})
+            assert client.get("/products/1").json()["price"] == 30 + n
+            assert cachesync.redis.exists(cachesync.key("product:1"))
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-n", "2")
+    result.assert_outcomes(passed=6)
