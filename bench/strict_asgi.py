@@ -1,4 +1,4 @@
-"""The oracle's cost on an ASGI app: a FastAPI shop suite with --cachesync-strict against plain.
+"""The oracle's cost on an ASGI app: a FastAPI shop suite with --cachesync-oracle against plain.
 
 The shop is the one of the plugin's own tests (redis.asyncio cache-aside with a lease, async
 SQLAlchemy), driven through Starlette's TestClient: each test creates a product, reads it
@@ -20,7 +20,7 @@ from tests.plugin.shop import CONFTEST, INI, SHOP
 
 TESTS = 40
 TIMEOUT_S = 180.0
-NAME = "strict mode vs plain, FastAPI shop suite"
+NAME = "oracle mode vs plain, FastAPI shop suite"
 
 TEST_MODULE = """
 import pytest
@@ -38,7 +38,7 @@ def test_product(client, n):
 
 
 def write_shop_suite(directory: Path, count: int) -> None:
-    # The shop's ini turns strict mode on; the plain runs turn it off on the command line.
+    # The shop's ini turns oracle mode on; the plain runs turn it off on the command line.
     (directory / "pytest.ini").write_text(INI, encoding="utf-8")
     (directory / "conftest.py").write_text(CONFTEST, encoding="utf-8")
     (directory / "shop.py").write_text(SHOP, encoding="utf-8")
@@ -56,7 +56,7 @@ def main() -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="cachesync-bench-asgi-") as tmp:
         directory = Path(tmp)
         write_shop_suite(directory, TESTS)
-        return strict_against_plain(lambda strict: _run(directory, strict), NAME, "strict (ASGI)")
+        return strict_against_plain(lambda strict: _run(directory, strict), NAME, "oracle (ASGI)")
 
 
 if __name__ == "__main__":

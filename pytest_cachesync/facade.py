@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-    Sequence,
-)
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
@@ -20,7 +12,8 @@ from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
     from .clock.clock import CacheClock
-    from .staleness.checks import StalenessChecker, TtlPolicy
+    from .staleness.checks import InvalidationBlock, StalenessChecker
+    from .staleness.patterns import TtlPolicy
     from .staleness.race import RaceInjector
     from .staleness.spy import RedisSpy
     from .staleness.sql_recorder import SqlRecorder
@@ -173,17 +166,20 @@ class CacheSync:
         checker = self._checker("assert_fresh_within")
         return checker.assert_fresh_within(checked, seconds, self.clock, ignore=ignore)
 
-    @contextmanager
     def assert_invalidated(
         self, *keys_or_patterns: str, reads: Sequence[Callable[[], object]] = ()
-    ) -> Iterator[None]:
-        """The block must invalidate the named keys (or, with ``reads``, all that they fill)."""
+    ) -> InvalidationBlock:
+        """``with cachesync.assert_invalidated("user:1"):`` the block must invalidate the named
+        keys (or, with ``reads``, all that they fill).
+
+        Called without ``with`` it checks nothing, so the test fails at teardown. Coroutine
+        functions in ``reads`` are refused: ``assert_invalidated_async`` takes those.
+        """
         from .staleness.async_checks import sync_only
 
         checked = [sync_only(read, "assert_invalidated") for read in reads]
         checker = self._checker("assert_invalidated")
-        with checker.assert_invalidated(*keys_or_patterns, reads=checked):
-            yield
+        return checker.assert_invalidated(*keys_or_patterns, reads=checked)
 
     async def assert_fresh_async(
         self, read: Callable[[], Awaitable[T]], *, ignore: Iterable[str] = ()
@@ -219,7 +215,7 @@ class CacheSync:
         Without ``policy``: the marker's ``ttl_bounds``, else ``--cachesync-ttl-bounds``, else
         only "has a TTL" is checked.
         """
-        from .staleness.checks import TtlPolicy
+        from .staleness.patterns import TtlPolicy
 
         if policy is None:
             parsed = self._ttl_policy()

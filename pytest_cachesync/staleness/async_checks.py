@@ -93,7 +93,9 @@ async def assert_invalidated_async(
     reads: Sequence[AsyncRead[object]] = (),
 ) -> AsyncIterator[None]:
     """``assert_invalidated`` whose ``reads`` are coroutine functions."""
-    mark = checker.invalidation_mark(keys_or_patterns, reads)
+    if not keys_or_patterns and not reads:
+        raise TypeError("name the keys or patterns to invalidate, or pass reads=[...]")
+    mark = len(checker.spy.effects)
     yield
     problems = checker.missed_invalidations(mark, keys_or_patterns)
     for read in reads:

@@ -139,13 +139,13 @@ def client(cachesync_client):
 INI = """
 [pytest]
 cachesync_cache_patterns = product:* catalog:*
-cachesync_strict = true
+cachesync_oracle = true
 """
 
 
 @pytest.fixture
 def shop(pytester: pytest.Pytester) -> None:
-    """The shop as ``shop.py``, a conftest wiring it to the plugin, strict mode on."""
+    """The shop as ``shop.py``, a conftest wiring it to the plugin, oracle mode on."""
     pytester.makepyfile(shop=SHOP)
     pytester.makeconftest(CONFTEST)
     pytester.makeini(INI)

@@ -12,7 +12,7 @@ from .shop import shop  # noqa: F401  (a fixture)
 pytestmark = pytest.mark.usefixtures("backend", "shop")
 
 
-def test_strict_flags_the_missing_invalidation_only(pytester: pytest.Pytester) -> None:
+def test_oracle_flags_the_missing_invalidation_only(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_shop="""
         def test_price_change_is_invalidated(client):
@@ -52,7 +52,7 @@ def test_the_spy_counts_the_async_clients_commands(pytester: pytest.Pytester) ->
         test_spy="""
         import pytest
 
-        @pytest.mark.cachesync(strict=False)
+        @pytest.mark.cachesync(oracle=False)
         def test_hits_and_fills(client, cachesync):
             client.get("/catalog/1")
             client.get("/catalog/1")
@@ -71,7 +71,7 @@ def test_the_clock_expires_keys_the_async_client_wrote(pytester: pytest.Pytester
         test_clock="""
         import pytest
 
-        @pytest.mark.cachesync(strict=False)
+        @pytest.mark.cachesync(oracle=False)
         def test_fill_expires(client, cachesync, cachesync_clock):
             client.get("/catalog/1")
             key = cachesync.key("catalog:1")
@@ -97,7 +97,7 @@ def test_the_race_injector_flags_a_plain_async_set_fill(pytester: pytest.Pyteste
         test_race="""
         import pytest
 
-        pytestmark = pytest.mark.cachesync(strict=False)
+        pytestmark = pytest.mark.cachesync(oracle=False)
 
         def test_plain_fill_races(client, cachesync):
             outcome = cachesync.race.run(

@@ -13,7 +13,7 @@ ASYNC_READS = """
 import httpx
 import pytest
 
-pytestmark = [pytest.mark.anyio, pytest.mark.cachesync(strict=False)]
+pytestmark = [pytest.mark.anyio, pytest.mark.cachesync(oracle=False)]
 
 
 @pytest.fixture
@@ -308,7 +308,7 @@ def test_the_documented_dependency_overrides(pytester: pytest.Pytester) -> None:
                 await conn.execute(sa.insert(Product).values(id=1, name="kettle", price=1))
 
 
-        def test_overrides_reach_the_app_and_strict_flags_it(cachesync, cachesync_client):
+        def test_overrides_reach_the_app_and_the_oracle_flags_it(cachesync, cachesync_client):
             import anyio
 
             anyio.run(seed, cachesync)
@@ -332,12 +332,12 @@ def test_the_documented_dependency_overrides(pytester: pytest.Pytester) -> None:
             assert count == 0
         """,
     )
-    pytester.makeini("[pytest]\ncachesync_cache_patterns = product:*\ncachesync_strict = true\n")
+    pytester.makeini("[pytest]\ncachesync_cache_patterns = product:*\ncachesync_oracle = true\n")
     result = pytester.runpytest("-p", "no:randomly", "-v")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*test_overrides_reach_the_app_and_strict_flags_it FAILED*",
+            "*test_overrides_reach_the_app_and_the_oracle_flags_it FAILED*",
             "*test_inside_one_transaction PASSED*",
             "*GET /names/1: stale for *",
             '*-  "body": "kettle",',
