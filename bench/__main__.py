@@ -25,6 +25,7 @@ MODULES = (
     "strict_asgi",
     "unused",
     "xdist",
+    "migrations",
     "load",
 )
 
