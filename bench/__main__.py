@@ -22,6 +22,7 @@ MODULES = (
     "clock",
     "spy",
     "strict",
+    "strict_asgi",
     "unused",
     "xdist",
     "migrations",

@@ -7,6 +7,8 @@ Plain and strict runs alternate so that drift on a noisy machine hits both alike
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bench._suites import ROOT, SuiteRun, plugin_offers, run_suite, tail
 from bench._table import Result, markdown_table, median, ratio
 from bench.compare import WITHOUT_BASELINE_PLUGINS
@@ -28,25 +30,30 @@ def _run(strict: bool) -> SuiteRun:
 
 def main() -> list[Result]:
     print(f"== strict: {SUITE.relative_to(ROOT)} with {STRICT_FLAG} against without")
+    return strict_against_plain(_run, NAME, "strict")
+
+
+def strict_against_plain(run: Callable[[bool], SuiteRun], name: str, label: str) -> list[Result]:
+    """Rows of ``run(strict)`` against ``run(plain)``, alternated over ``ROUNDS`` rounds."""
     if not plugin_offers(STRICT_FLAG)[STRICT_FLAG]:
         print(f"  {STRICT_FLAG} is not available")
-        return [Result(NAME, None, "x", note="not available")]
+        return [Result(name, None, "x", note="not available")]
     runs: dict[bool, list[SuiteRun]] = {False: [], True: []}
     for _ in range(ROUNDS):
         for strict in (False, True):
-            runs[strict].append(_run(strict))
+            runs[strict].append(run(strict))
     failed = [run for group in runs.values() for run in group if not run.ok]
-    for run in failed[:1]:
-        print(f"  a run failed ({run.failed} failed, {run.passed} passed):\n{tail(run.output)}")
+    for run_ in failed[:1]:
+        print(f"  a run failed ({run_.failed} failed, {run_.passed} passed):\n{tail(run_.output)}")
     test_s = {key: median(sum(r.durations_ms) / 1000 for r in group) for key, group in runs.items()}
     wall_s = {key: median(r.wall_s for r in group) for key, group in runs.items()}
     factor = ratio(test_s[True], test_s[False]) if not failed else None
     tests = runs[False][0].passed
     rows = [
-        Result("strict: plain run, summed test time", test_s[False], "s", note=f"{tests} tests"),
-        Result("strict: strict run, summed test time", test_s[True], "s"),
+        Result(f"{label}: plain run, summed test time", test_s[False], "s", note=f"{tests} tests"),
+        Result(f"{label}: strict run, summed test time", test_s[True], "s"),
         Result(
-            NAME,
+            name,
             factor,
             "x slower",
             versus="plain",

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsgiOracleClient",
+    "AsyncTap",
     "CacheClock",
     "CacheSync",
     "CacheSyncClient",
@@ -32,12 +34,16 @@ if TYPE_CHECKING:
     from .clock.clock import CacheClock
     from .facade import CacheSync
     from .integrations.flask_sqlalchemy import bind_flask_sqlalchemy
+    from .staleness.asgi_oracle import AsgiOracleClient
+    from .staleness.async_spy import AsyncTap
     from .staleness.oracle import CacheSyncClient, OracleClient
     from .staleness.patterns import KeyClassifier, TtlPolicy
     from .staleness.race import RaceInjector
     from .staleness.spy import RedisSpy
 
 _WHERE = {
+    "AsgiOracleClient": ".staleness.asgi_oracle",
+    "AsyncTap": ".staleness.async_spy",
     "CacheClock": ".clock.clock",
     "CacheSync": ".facade",
     "CacheSyncClient": ".staleness.oracle",

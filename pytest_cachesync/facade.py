@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
@@ -38,7 +39,10 @@ class CacheSync:
     never touches them pays nothing: ``clock`` (the ``cachesync_clock`` fixture), ``spy``
     (``cachesync_spy``), ``sql`` (the SQL statements and commits of the test), ``race`` (the
     race injector), and the assertions ``assert_fresh``, ``assert_fresh_within``,
-    ``assert_invalidated`` and ``check_ttl_policy``.
+    ``assert_invalidated`` and ``check_ttl_policy``. For asyncio apps, also on first use:
+    ``async_redis`` (a ``redis.asyncio`` client on the same keyspace, seen by the spy),
+    ``async_engine`` (an ``AsyncEngine`` on the test database) and the assertions
+    ``assert_fresh_async``, ``assert_fresh_within_async`` and ``assert_invalidated_async``.
     """
 
     def __init__(
@@ -139,22 +143,40 @@ class CacheSync:
         watch.require_patterns("the race injector")
         return watch.race
 
+    @property
+    def async_redis(self) -> Any:
+        """A ``redis.asyncio.Redis`` on the test's keyspace (the ``cachesync_async_redis``
+        fixture): the spy, the clock and the bypass see it as they see ``redis``."""
+        return self._get("cachesync_async_redis")
+
+    @property
+    def async_engine(self) -> Any:
+        """An ``AsyncEngine`` on the test database (the ``cachesync_async_engine`` fixture)."""
+        return self._get("cachesync_async_engine")
+
     def assert_fresh(self, read: Callable[[], T], *, ignore: Iterable[str] = ()) -> T:
         """Run ``read`` as the app would, then with the cache bypassed; the answers must match.
 
         Returns the first answer. A failure shows both as a diff, with the keys that served the
         stale one, their age and TTL left. ``ignore`` lists volatile fields (``"$.at"``).
+        A coroutine function is refused: ``await assert_fresh_async(read)`` checks those.
         """
         __tracebackhide__ = True
-        return self._checker("assert_fresh").assert_fresh(read, ignore=ignore)
+        from .staleness.async_checks import sync_only
+
+        checked = sync_only(read, "assert_fresh")
+        return self._checker("assert_fresh").assert_fresh(checked, ignore=ignore)
 
     def assert_fresh_within(
         self, read: Callable[[], T], seconds: float, *, ignore: Iterable[str] = ()
     ) -> T:
         """``read`` may be stale now but must be fresh once ``clock`` has advanced ``seconds``."""
         __tracebackhide__ = True
+        from .staleness.async_checks import sync_only
+
+        checked = sync_only(read, "assert_fresh_within")
         checker = self._checker("assert_fresh_within")
-        return checker.assert_fresh_within(read, seconds, self.clock, ignore=ignore)
+        return checker.assert_fresh_within(checked, seconds, self.clock, ignore=ignore)
 
     def assert_invalidated(
         self, *keys_or_patterns: str, reads: Sequence[Callable[[], object]] = ()
@@ -162,10 +184,42 @@ class CacheSync:
         """``with cachesync.assert_invalidated("user:1"):`` the block must invalidate the named
         keys (or, with ``reads``, all that they fill).
 
-        Called without ``with`` it checks nothing, so the test fails at teardown.
+        Called without ``with`` it checks nothing, so the test fails at teardown. Coroutine
+        functions in ``reads`` are refused: ``assert_invalidated_async`` takes those.
         """
+        from .staleness.async_checks import sync_only
+
+        checked = [sync_only(read, "assert_invalidated") for read in reads]
         checker = self._checker("assert_invalidated")
-        return checker.assert_invalidated(*keys_or_patterns, reads=reads)
+        return checker.assert_invalidated(*keys_or_patterns, reads=checked)
+
+    async def assert_fresh_async(
+        self, read: Callable[[], Awaitable[T]], *, ignore: Iterable[str] = ()
+    ) -> T:
+        """``assert_fresh`` for an async read: ``await cachesync.assert_fresh_async(read)``."""
+        from .staleness.async_checks import assert_fresh_async
+
+        return await assert_fresh_async(self._checker("assert_fresh_async"), read, ignore=ignore)
+
+    async def assert_fresh_within_async(
+        self, read: Callable[[], Awaitable[T]], seconds: float, *, ignore: Iterable[str] = ()
+    ) -> T:
+        """``assert_fresh_within`` for an async read."""
+        from .staleness.async_checks import assert_fresh_within_async
+
+        checker = self._checker("assert_fresh_within_async")
+        return await assert_fresh_within_async(checker, read, seconds, self.clock, ignore=ignore)
+
+    @asynccontextmanager
+    async def assert_invalidated_async(
+        self, *keys_or_patterns: str, reads: Sequence[Callable[[], Awaitable[object]]] = ()
+    ) -> AsyncIterator[None]:
+        """``async with cachesync.assert_invalidated_async(...)``: reads are coroutine functions."""
+        from .staleness.async_checks import assert_invalidated_async
+
+        checker = self._checker("assert_invalidated_async")
+        async with assert_invalidated_async(checker, *keys_or_patterns, reads=reads):
+            yield
 
     def check_ttl_policy(self, policy: TtlPolicy | Mapping[str, float] | str | None = None) -> None:
         """Every cache key written so far has a TTL within its pattern's bound.

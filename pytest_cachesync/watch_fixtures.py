@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import redis
     import sqlalchemy as sa
 
-    from .staleness.oracle import CacheSyncClient
+    from .staleness.oracle import CacheSyncClient, OracleClient
     from .staleness.patterns import TtlPolicy
     from .staleness.spy import RedisSpy
     from .staleness.watch import Watch
@@ -91,18 +91,24 @@ def cachesync_spy(_cachesync_watch: Watch) -> RedisSpy:
 
 
 @pytest.fixture
-def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) -> CacheSyncClient:
-    """A Flask test client for your ``app`` fixture; in oracle mode it checks every GET.
+def cachesync_client(
+    request: pytest.FixtureRequest, _cachesync_watch: Watch
+) -> Iterator[CacheSyncClient]:
+    """A test client for your ``app`` fixture; in oracle mode it checks every GET.
 
-    With ``--cachesync-oracle`` (or ``@pytest.mark.cachesync(oracle=True)``) every GET is
-    replayed with the cache bypassed and compared; a read staler than the allowed staleness
-    (``--cachesync-allowed-staleness``, or the marker's ``staleness=``; 0 = read-your-writes)
-    fails the test at that GET. Otherwise it is ``app.test_client()`` itself, at no replay cost.
-    GETs of paths matching ``--cachesync-oracle-skip`` (ops endpoints that describe Redis
-    itself) are not replayed; log records a replay creates carry ``cachesync_replay=True``.
-    Either way the cache figures of the test go to the report. ``app`` is the pytest-flask
-    convention: define an ``app`` fixture returning your Flask application.
+    A Flask app gets ``app.test_client()``; an ASGI app (FastAPI, Starlette) gets Starlette's
+    ``TestClient``, opened for the test (its lifespan runs). With ``--cachesync-oracle`` (or
+    ``@pytest.mark.cachesync(oracle=True)``) every GET is replayed with the cache bypassed and
+    compared; a read staler than the allowed staleness (``--cachesync-allowed-staleness``, or
+    the marker's ``staleness=``; 0 = read-your-writes) fails the test at that GET. Otherwise it
+    is the plain test client, at no replay cost. GETs of paths matching
+    ``--cachesync-oracle-skip`` (ops endpoints that describe Redis itself) are not replayed;
+    log records a replay creates carry ``cachesync_replay=True``. Either way the cache figures
+    of the test go to the report. ``app`` is the pytest-flask convention: define an ``app``
+    fixture returning your application.
     """
+    from .staleness.oracle import OracleClient
+
     # Failures are raised outside the except blocks, which would print them twice, chained.
     try:
         app = request.getfixturevalue("app")
@@ -110,19 +116,41 @@ def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) ->
         app = None
     if app is None:
         pytest.fail(
-            "cachesync_client needs an `app` fixture returning your Flask application, e.g. in "
-            "conftest.py:\n\n    @pytest.fixture\n    def app(cachesync):\n"
+            "cachesync_client needs an `app` fixture returning your Flask or ASGI application, "
+            "e.g. in conftest.py:\n\n    @pytest.fixture\n    def app(cachesync):\n"
             "        return create_app(redis=cachesync.redis, db=cachesync.bind)",
             pytrace=False,
         )
     test_client = getattr(app, "test_client", None)
-    if not callable(test_client):
+    if callable(test_client):
+        yield _checked(request, _cachesync_watch, test_client(), OracleClient)
+        return
+    from .staleness.asgi_oracle import AsgiOracleClient, is_asgi_app, test_client_class
+
+    if not is_asgi_app(app):
         pytest.fail(
-            f"cachesync_client: the `app` fixture returned {type(app).__name__}, not a Flask "
-            "application (it has no test_client()).",
+            f"cachesync_client: the `app` fixture returned {type(app).__name__}, neither a "
+            "Flask application (it has no test_client()) nor an ASGI one (an async callable).",
             pytrace=False,
         )
-    client: CacheSyncClient = test_client()
+    try:
+        client_class = test_client_class()
+    except RuntimeError as error:
+        missing = str(error)
+    else:
+        missing = ""
+    if missing:
+        pytest.fail(missing, pytrace=False)
+    # The app runs on the test client's own thread: a replay must reroute that thread too.
+    _cachesync_watch.spy.route_every_thread = True
+    with client_class(app) as client:
+        yield _checked(request, _cachesync_watch, client, AsgiOracleClient)
+
+
+def _checked(
+    request: pytest.FixtureRequest, watch: Watch, client: Any, kind: type[OracleClient]
+) -> Any:
+    """``client`` itself, or in oracle mode the oracle around it."""
     options = marker_options(request.node)
     settings = request.config.stash[RUNTIME_KEY].settings
     oracle = settings.oracle.value if options.oracle is None else options.oracle
@@ -130,11 +158,12 @@ def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) ->
         return client
     allowed = settings.allowed_staleness.value if options.staleness is None else options.staleness
     try:
-        return _cachesync_watch.oracle(
+        return watch.oracle(
             client,
             allowed_staleness=allowed,
             ignore=options.ignore,
             skip=settings.oracle_skip.value,
+            kind=kind,
         )
     except RuntimeError as error:
         refusal = str(error)

@@ -10,9 +10,12 @@ makes due.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 import redis
+
+from pytest_cachesync.stores.clients import is_sync_client
 
 # KEYS rather than SCAN: SCAN may return a key twice, which would move its TTL twice, and the whole
 # script blocks the server either way. Redis runs a script with its clock stopped at the script's
@@ -54,10 +57,14 @@ def follows_python_clock(client: redis.Redis) -> bool:
         return False
     if isinstance(client, fakeredis.FakeRedis | fakeredis.FakeStrictRedis):
         return True
+    # FakeValkey's connections are fakeredis's too, under a valkey-py class.
+    fake_connections: tuple[type, ...] = (fakeredis.FakeRedisConnection,)
+    if "valkey" in sys.modules:
+        from fakeredis._clients._valkey import FakeValkeyConnection
+
+        fake_connections += (FakeValkeyConnection,)
     connection_class = getattr(client.connection_pool, "connection_class", None)
-    return isinstance(connection_class, type) and issubclass(
-        connection_class, fakeredis.FakeRedisConnection
-    )
+    return isinstance(connection_class, type) and issubclass(connection_class, fake_connections)
 
 
 class KeyspaceTTLs:
@@ -70,9 +77,10 @@ class KeyspaceTTLs:
         *,
         server_follows_python_clock: bool | None = None,
     ) -> None:
-        if not isinstance(client, redis.Redis):
+        if not is_sync_client(client):
             raise TypeError(
-                "the clock needs a synchronous redis.Redis (or fakeredis.FakeRedis) client, "
+                "the clock needs a synchronous redis.Redis or valkey.Valkey (or fakeredis) "
+                "client; for an asyncio client pass a synchronous one on the same server, "
                 f"got {type(client).__name__}"
             )
         self._client = client

@@ -84,6 +84,10 @@ class InvalidationBlock:
         return f"<InvalidationBlock {self.call} entered={self.entered}>"
 
 
+def still_stale(seconds: float, error: AssertionError) -> AssertionError:
+    return AssertionError(f"still stale {format_seconds(seconds)} later: {error}")
+
+
 class StalenessChecker:
     """The staleness assertions over one spied client and its bypass."""
 
@@ -110,7 +114,7 @@ class StalenessChecker:
 
     # -- assert_fresh -------------------------------------------------------------------------
 
-    def _serving_keys(self, since: int) -> list[str]:
+    def serving_keys(self, since: int) -> list[str]:
         keys = [e.key for e in self.spy.effects[since:] if e.effect == HIT and not e.bypassed]
         return list(dict.fromkeys(keys))
 
@@ -138,11 +142,16 @@ class StalenessChecker:
         Returns what the first run returned.
         """
         __tracebackhide__ = True
-        ignored = IgnoreList(ignore)
         mark = len(self.spy.effects)
         cached = read()
-        serving = self._serving_keys(mark)
+        serving = self.serving_keys(mark)
         fresh = self.bypass.run(read)
+        return self.verdict(cached, fresh, serving, ignore)
+
+    def verdict(self, cached: T, fresh: object, serving: Sequence[str], ignore: Iterable[str]) -> T:
+        """``cached`` when it matches ``fresh`` (the bypassed answer); else a stale-read failure."""
+        __tracebackhide__ = True
+        ignored = IgnoreList(ignore)
         cached_view = ignored.scrub(comparable(cached))
         fresh_view = ignored.scrub(comparable(fresh))
         if cached_view == fresh_view:
@@ -166,16 +175,20 @@ class StalenessChecker:
     ) -> T:
         """`read` may be stale now, but must be fresh once the clock has advanced `seconds`."""
         __tracebackhide__ = True
+        self.advance_for(seconds, clock)
+        try:
+            return self.assert_fresh(read, ignore=ignore)
+        except AssertionError as error:
+            raise still_stale(seconds, error) from None
+
+    def advance_for(self, seconds: float, clock: ClockLike | None) -> None:
+        """Move ``clock`` (else the checker's) ``seconds`` on, for ``assert_fresh_within``."""
         if not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"seconds must be a non-negative number, got {seconds!r}")
         moving = clock if clock is not None else self.clock
         if moving is None:
             raise TypeError("assert_fresh_within needs a clock that can advance(seconds)")
         advance(moving, seconds)
-        try:
-            return self.assert_fresh(read, ignore=ignore)
-        except AssertionError as error:
-            raise AssertionError(f"still stale {format_seconds(seconds)} later: {error}") from None
 
     # -- assert_invalidated -------------------------------------------------------------------
 
@@ -204,15 +217,43 @@ class StalenessChecker:
     ) -> Iterator[None]:
         __tracebackhide__ = True
         mark = len(self.spy.effects)
-        sql = self.bypass.sql
-        commits_before = len(sql.write_marks) if sql is not None else 0
+        commits_before = self.commit_count()
         yield
-        effects = [e for e in self.spy.effects[mark:] if not e.bypassed]
-        commits = sql.write_marks[commits_before:] if sql is not None else []
-        problems = []
+        problems: list[str] = []
         compared: set[str] = set()
         for read in reads:
-            problems.extend(self._stale_after(read, compared))
+            fills = len(self.spy.effects)
+            self.bypass.run(read)
+            problems.extend(self.stale_fills(fills, compared))
+        problems.extend(
+            self.missed_invalidations(
+                mark, keys_or_patterns, self.commits_since(commits_before), compared
+            )
+        )
+        self.report_invalidations(mark, problems)
+
+    def commit_count(self) -> int:
+        """How many write commits the SQL recorder has seen, to mark a block's start."""
+        sql = self.bypass.sql
+        return len(sql.write_marks) if sql is not None else 0
+
+    def commits_since(self, count: int) -> Sequence[int]:
+        """Positions (in the spy's effects) of the write commits after ``count``."""
+        sql = self.bypass.sql
+        return sql.write_marks[count:] if sql is not None else []
+
+    def missed_invalidations(
+        self,
+        mark: int,
+        keys_or_patterns: Sequence[str],
+        commits: Sequence[int] = (),
+        compared: set[str] | None = None,
+    ) -> list[str]:
+        """The named keys or patterns that no command since ``mark`` invalidated, and the
+        invalidated ones re-filled with a value that may be stale (``compared`` keys, already
+        checked against a fresh value, are skipped)."""
+        effects = [e for e in self.spy.effects[mark:] if not e.bypassed]
+        problems = []
         for wanted in keys_or_patterns:
             invalidated = [
                 e.key
@@ -221,7 +262,7 @@ class StalenessChecker:
             ]
             if invalidated:
                 for key in dict.fromkeys(invalidated):
-                    if key not in compared:
+                    if compared is None or key not in compared:
                         problems.extend(self._refilled(key, mark, commits))
                 continue
             filled = any(
@@ -229,7 +270,12 @@ class StalenessChecker:
             )
             note = " (it was re-filled, not deleted)" if filled else ""
             problems.append(f"  {wanted}: not invalidated{note}")
+        return problems
+
+    def report_invalidations(self, mark: int, problems: list[str]) -> None:
+        __tracebackhide__ = True
         if problems:
+            effects = [e for e in self.spy.effects[mark:] if not e.bypassed]
             touched = sorted({f"{e.effect} {e.key}" for e in effects})
             lines = ["the block did not invalidate what it made stale:", *problems]
             lines.append("cache effects of the block: " + (", ".join(touched) or "none"))
@@ -270,11 +316,12 @@ class StalenessChecker:
             "    pass reads=[...] to compare it with the fresh value"
         ]
 
-    def _stale_after(self, read: Callable[[], object], compared: set[str]) -> list[str]:
-        mark = len(self.spy.effects)
-        self.bypass.run(read)
+    def stale_fills(self, mark: int, compared: set[str] | None = None) -> list[str]:
+        """Keys a bypassed read filled since ``mark`` that the real Redis holds stale; each
+        key compared is added to ``compared``."""
         filled = {e.key for e in self.spy.effects[mark:] if e.bypassed and e.effect == FILL}
-        compared.update(filled)
+        if compared is not None:
+            compared.update(filled)
         problems = []
         for key in sorted(filled):
             real = read_value(self.spy, key)

@@ -76,6 +76,12 @@ def comparable(value: Any) -> Any:
         if body is None:
             body = value.get_data(as_text=True)
         return {"status": status, "body": body}
+    if status is not None and hasattr(value, "json") and hasattr(value, "text"):
+        # An httpx response (Starlette's TestClient): JSON when the body parses as such.
+        try:
+            return {"status": status, "body": value.json()}
+        except ValueError:
+            return {"status": status, "body": value.text}
     return value
 
 

@@ -155,10 +155,7 @@ class OracleClient:
         strict: bool = False,
         sql: SqlRecorder | None = None,
     ) -> None:
-        if not callable(getattr(client, "get", None)) or not callable(
-            getattr(client, "open", None)
-        ):
-            raise TypeError(f"the oracle wraps a Flask test client, got {type(client).__name__}")
+        self._check_client(client)
         self.client = client
         self.spy = spy
         self.bypass = bypass
@@ -173,6 +170,13 @@ class OracleClient:
         self.write_requests: list[WriteRequest] = []
         self._fresh_history: dict[str, list[tuple[float, Any]]] = {}
         self._describer = StalenessChecker(spy, bypass)
+
+    @staticmethod
+    def _check_client(client: Any) -> None:
+        if not callable(getattr(client, "get", None)) or not callable(
+            getattr(client, "open", None)
+        ):
+            raise TypeError(f"the oracle wraps a Flask test client, got {type(client).__name__}")
 
     @staticmethod
     def _budget(seconds: float) -> float:

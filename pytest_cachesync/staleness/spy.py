@@ -16,6 +16,7 @@ from typing import Any
 import redis
 
 from pytest_cachesync.clock.reading import ClockLike, clock_reader
+from pytest_cachesync.stores.clients import is_sync_client, response_errors
 
 from .commands import Kind, ParsedCommand, TtlEffect, is_empty_reply, parse_command
 from .patterns import LEASE_PREFIX, KeyClassifier, as_text
@@ -70,8 +71,11 @@ class RedisSpy(SpyFindings):
         prefix: str = "",
         lease_prefix: str = LEASE_PREFIX,
     ) -> None:
-        if not isinstance(client, redis.Redis):
-            raise TypeError(f"the spy wraps a redis.Redis instance, got {type(client).__name__}")
+        if not is_sync_client(client):
+            raise TypeError(
+                "the spy wraps a redis.Redis or valkey.Valkey instance (or a fakeredis one), "
+                f"got {type(client).__name__}"
+            )
         self.client = client
         self.classifier = (
             classifier
@@ -89,6 +93,10 @@ class RedisSpy(SpyFindings):
         self._observers: list[Callable[[KeyEffect], None]] = []
         # Per thread: a replay in one thread must not reroute a threaded app's other requests.
         self._routes = threading.local()
+        # Unless an ASGI test client runs the app on an event loop in a thread of its own: then
+        # a replay reroutes every thread, which is safe since such a client is sequential.
+        self.route_every_thread = False
+        self._shared_route: redis.Redis | None = None
         self._saved: dict[str, object] = {}
         self._raw: Execute = client.execute_command
         self._raw_pipeline: Callable[..., redis.client.Pipeline] = client.pipeline
@@ -147,7 +155,7 @@ class RedisSpy(SpyFindings):
     def _route(self) -> redis.Redis | None:
         """Where this thread's commands go instead of the observed client (None: nowhere else)."""
         target: redis.Redis | None = getattr(self._routes, "target", None)
-        return target
+        return target if target is not None else self._shared_route
 
     @property
     def routed(self) -> bool:
@@ -158,6 +166,13 @@ class RedisSpy(SpyFindings):
         """Send every command of the block to `target` instead of the observed client."""
         if self._route is not None:
             raise RuntimeError("commands are already routed elsewhere; bypasses do not nest")
+        if self.route_every_thread:
+            self._shared_route = target
+            try:
+                yield
+            finally:
+                self._shared_route = None
+            return
         self._routes.target = target
         try:
             yield
@@ -256,7 +271,7 @@ class RedisSpy(SpyFindings):
     def _peek(self, execute: Execute, key: str) -> object:
         try:
             return execute("GET", self.classifier.full_key(key))
-        except redis.ResponseError:
+        except response_errors():
             return _NOT_A_STRING
 
     def _peek_all(self, execute: Execute, keys: Sequence[str]) -> dict[str, object]:

@@ -50,24 +50,45 @@ class SqlRecorder:
         self.mark: Callable[[], int] | None = None
         self.write_marks: list[int] = []
         self._suspended = 0
+        self._also: list[Engine] = []
         self.installed = False
+
+    def _hooks(self) -> tuple[tuple[str, Callable[..., None]], ...]:
+        return (
+            ("before_cursor_execute", self._on_execute),
+            ("commit", self._on_commit),
+            ("rollback", self._on_rollback),
+            ("release_savepoint", self._on_release_savepoint),
+        )
 
     def install(self) -> SqlRecorder:
         if not self.installed:
-            event.listen(self.engine, "before_cursor_execute", self._on_execute)
-            event.listen(self.engine, "commit", self._on_commit)
-            event.listen(self.engine, "rollback", self._on_rollback)
-            event.listen(self.engine, "release_savepoint", self._on_release_savepoint)
+            for name, hook in self._hooks():
+                event.listen(self.engine, name, hook)
             self.installed = True
         return self
 
     def uninstall(self) -> None:
         if self.installed:
-            event.remove(self.engine, "before_cursor_execute", self._on_execute)
-            event.remove(self.engine, "commit", self._on_commit)
-            event.remove(self.engine, "rollback", self._on_rollback)
-            event.remove(self.engine, "release_savepoint", self._on_release_savepoint)
+            for other in list(self._also):
+                self.forget(other)
+            for name, hook in self._hooks():
+                event.remove(self.engine, name, hook)
             self.installed = False
+
+    def also_record(self, engine: Engine) -> None:
+        """Record ``engine`` too (an AsyncEngine's ``sync_engine`` on the same database)."""
+        if engine is self.engine or engine in self._also:
+            return
+        for name, hook in self._hooks():
+            event.listen(engine, name, hook)
+        self._also.append(engine)
+
+    def forget(self, engine: Engine) -> None:
+        if engine in self._also:
+            self._also.remove(engine)
+            for name, hook in self._hooks():
+                event.remove(engine, name, hook)
 
     def __enter__(self) -> SqlRecorder:
         return self.install()

@@ -102,10 +102,12 @@ class Watch:
         allowed_staleness: float,
         ignore: Sequence[str],
         skip: Sequence[str] = (),
+        kind: type[OracleClient] = OracleClient,
     ) -> OracleClient:
-        """A strict oracle around a Flask test client, counted in this test's figures."""
+        """A strict oracle around a test client (Flask's, or ``kind``'s), counted in this
+        test's figures."""
         self.require_patterns("oracle mode")
-        oracle = OracleClient(
+        oracle = kind(
             client,
             self.spy,
             self.bypass,

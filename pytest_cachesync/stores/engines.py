@@ -23,24 +23,45 @@ def make_engine(url: URL) -> sa.Engine:
     """
     engine = sa.create_engine(url)
     if url.get_backend_name() == "sqlite":
-        _prepare_sqlite(engine)
+        prepare_sqlite(engine)
     return engine
 
 
-def _prepare_sqlite(engine: sa.Engine) -> None:
+def prepare_sqlite(engine: sa.Engine) -> None:
+    """The pragmas and the on-demand SAVEPOINT fix, on ``engine`` (or an AsyncEngine's
+    ``sync_engine``)."""
+
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # Through a cursor: aiosqlite's adapted connection has no execute() of its own.
+        cursor = dbapi_connection.cursor()
         # With WAL a test's open Session does not block the app's commits (truncate
         # strategy), as on PostgreSQL.
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        dbapi_connection.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
         # A test database needs no durability: skip the fsync of every commit.
-        dbapi_connection.execute("PRAGMA synchronous=OFF")
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
 
     @event.listens_for(engine, "begin")
     def _emit_begin(conn: sa.Connection) -> None:
         if conn.info.get(_EXPLICIT_BEGIN):
             conn.exec_driver_sql("BEGIN")
+
+
+def begin_explicitly(engine: sa.Engine) -> None:
+    """The SAVEPOINT fix on every connection of a prepared SQLite ``engine``.
+
+    For an AsyncEngine's ``sync_engine``: its connections last one use each (it keeps none in
+    a pool), and the asyncio form of the rollback recipe needs the fix on whichever one the
+    test opens. The cost is SQLite's own behaviour: a transaction that read, then writes
+    after another connection committed, fails with "database is locked".
+    """
+
+    @event.listens_for(engine, "connect")
+    def _explicit(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        record.info[_EXPLICIT_BEGIN] = True
 
 
 def use_explicit_begin(connection: sa.Connection, enabled: bool = True) -> None:

@@ -46,9 +46,10 @@ def check_redis_url(url: str, *, allow_remote: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme not in REDIS_SCHEMES:
         raise pytest.UsageError(
-            f"cachesync: Redis URL {mask_redis_url(url)!r} must start with redis://, rediss:// "
-            "or unix:// (set it with --cachesync-redis-url, CACHESYNC_REDIS_URL or the ini key "
-            "cachesync_redis_url; leave it unset for the embedded fakeredis server)."
+            f"cachesync: Redis URL {mask_redis_url(url)!r} must start with redis://, "
+            "rediss://, valkey://, valkeys:// or unix:// (set it with --cachesync-redis-url, "
+            "CACHESYNC_REDIS_URL or the ini key cachesync_redis_url; leave it unset for the "
+            "embedded fakeredis server)."
         )
     if parts.scheme == "unix" or allow_remote:
         return

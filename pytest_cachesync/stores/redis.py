@@ -19,6 +19,7 @@ from pytest_cachesync._options import RedisIsolation
 from pytest_cachesync._workers import Worker
 from pytest_cachesync.clock.ttl import glob_for_prefix
 
+from .clients import redis_py_url
 from .guard import foreign_redis_refusal, mask_redis_url, redis_db_from_url, unreachable
 
 SENTINEL_KEY = "cachesync:sentinel"
@@ -49,7 +50,7 @@ def worker_prefix(worker: Worker) -> str:
 
 
 def pool_for_db(url: str, db: int) -> redis.ConnectionPool:
-    template = redis.ConnectionPool.from_url(url)
+    template = redis.ConnectionPool.from_url(redis_py_url(url))
     kwargs = dict(template.connection_kwargs)
     kwargs["db"] = db
     return redis.ConnectionPool(connection_class=template.connection_class, **kwargs)
@@ -152,11 +153,18 @@ class RedisKeyspace:
     """One worker's keyspace on one server: guard, claim, reset and clients."""
 
     def __init__(
-        self, client: redis.Redis, plan: KeyspacePlan, where: str, *, fake_server: Any = None
+        self,
+        client: redis.Redis,
+        plan: KeyspacePlan,
+        where: str,
+        *,
+        fake_server: Any = None,
+        url: str | None = None,
     ) -> None:
         self.client = client
         self.plan = plan
         self.where = where
+        self.url = url
         self._fake_server = fake_server
         self._own = _DeferredReplies(client.connection_pool) if fake_server is None else None
 
@@ -179,11 +187,16 @@ class RedisKeyspace:
         where = f"Redis database {plan.db} at {mask_redis_url(url)}"
         if plan.mode == "prefix":
             where += f" (keys under {plan.prefix!r})"
-        return cls(client, plan, where)
+        return cls(client, plan, where, url=url)
 
     @property
     def key_prefix(self) -> str:
         return self.plan.prefix
+
+    @property
+    def fake_server(self) -> Any:
+        """The embedded fakeredis server (None on a real one): other clients may share it."""
+        return self._fake_server
 
     def claim(self, *, allow_foreign: bool) -> None:
         """Refuse a database holding keys the plugin did not write, else mark it as a test's."""

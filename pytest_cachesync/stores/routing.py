@@ -12,6 +12,7 @@ import pytest
 
 from pytest_cachesync._import_path import resolve_owner
 from pytest_cachesync._session import RUNTIME_KEY
+from pytest_cachesync.stores.clients import is_async_client
 
 
 @pytest.fixture(autouse=True)
@@ -21,5 +22,9 @@ def _cachesync_redis_targets(request: pytest.FixtureRequest) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patcher:
         for target in targets:
             owner, name = resolve_owner(target, "cachesync_redis_targets")
-            patcher.setattr(owner, name, client)
+            # An asyncio client is replaced by the test's asyncio one: its callers await.
+            if is_async_client(getattr(owner, name, None)):
+                patcher.setattr(owner, name, request.getfixturevalue("cachesync_async_redis"))
+            else:
+                patcher.setattr(owner, name, client)
         yield

@@ -18,6 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from pytest_cachesync._workers import Worker
 
+from .async_sql import sync_url
 from .guard import foreign_database_refusal, mask_db_url, unreachable
 
 MARKER_TABLE = "cachesync_test_database"
@@ -190,7 +191,13 @@ def test_database_name(name: str, worker: Worker) -> str:
 
 
 def plan_database(url: URL | None, worker: Worker, basetemp: Path | None) -> TestDatabase:
-    """The test database for ``worker`` given the configured URL (None = default SQLite)."""
+    """The test database for ``worker`` given the configured URL (None = default SQLite).
+
+    Its URL has a synchronous driver, for the plugin's own work; an asyncio URL configured is
+    what ``async_url`` gives the asyncio engine.
+    """
+    if url is not None:
+        url = sync_url(url)
     if url is None or (
         url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
     ):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+# valkey:// is redis:// spoken to a Valkey server (the same protocol).
+REDIS_SCHEMES = ("redis", "rediss", "valkey", "valkeys", "unix")
 
 
 def mask_redis_url(url: str) -> str:
@@ -50,8 +51,9 @@ class RedisTarget:
         url = url.strip()
         if urlsplit(url).scheme not in REDIS_SCHEMES:
             raise ValueError(
-                f"Redis URL {mask_redis_url(url)!r} must start with redis://, rediss:// or "
-                "unix:// (leave it unset for the embedded fakeredis server)"
+                f"Redis URL {mask_redis_url(url)!r} must start with redis://, rediss://, "
+                "valkey://, valkeys:// or unix:// (leave it unset for the embedded fakeredis "
+                "server)"
             )
         return cls(url, redis_db_from_url(url))
 

@@ -105,7 +105,7 @@ def test_header_masks_passwords(pytester: pytest.Pytester) -> None:
         (
             "CACHESYNC_REDIS_URL",
             "http://127.0.0.1/0",
-            "*must start with redis://, rediss:// or unix://*",
+            "*must start with redis://, rediss://, valkey://, valkeys:// or unix://*",
         ),
         (
             "CACHESYNC_REDIS_URL",

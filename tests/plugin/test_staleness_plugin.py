@@ -309,7 +309,9 @@ def test_client_without_app_fixture_is_a_clear_error(pytester: pytest.Pytester) 
     )
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*the `app` fixture returned object, not a Flask application*"])
+    result.stdout.fnmatch_lines(
+        ["*the `app` fixture returned object, neither a Flask application*"]
+    )
 
 
 def test_staleness_checks_refuse_to_run_without_patterns(pytester: pytest.Pytester) -> None:
@@ -343,7 +345,7 @@ def test_client_without_any_app_fixture_says_how_to_write_one(
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        ["*cachesync_client needs an `app` fixture returning your Flask application*"]
+        ["*cachesync_client needs an `app` fixture returning your Flask or ASGI application*"]
     )
 
 

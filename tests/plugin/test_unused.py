@@ -6,7 +6,19 @@ import os
 
 import pytest
 
-HEAVY = ("redis", "sqlalchemy", "fakeredis", "flask", "lupa", "werkzeug")
+HEAVY = (
+    "redis",
+    "sqlalchemy",
+    "fakeredis",
+    "flask",
+    "lupa",
+    "werkzeug",
+    # The asyncio extras: imported only by a test that asks for them.
+    "aiosqlite",
+    "starlette",
+    "fastapi",
+    "valkey",
+)
 
 PROBE = """
 import sys

@@ -88,7 +88,10 @@ def test_uninstall_restores_the_instance_exactly(redis_client: redis.Redis) -> N
 
 
 def test_spy_refuses_what_is_not_a_redis_client() -> None:
-    with pytest.raises(TypeError, match=r"wraps a redis\.Redis instance, got dict"):
+    with pytest.raises(
+        TypeError,
+        match=r"valkey\.Valkey instance \(or a fakeredis one\), got dict",
+    ):
         RedisSpy({}, CACHE_PATTERNS)  # type: ignore[arg-type]
 
 

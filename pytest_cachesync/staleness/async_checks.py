@@ -1,0 +1,110 @@
+"""The staleness assertions for reads that are coroutines, and the guard of the sync ones.
+
+A synchronous assertion handed a coroutine function would compare two coroutine objects (two
+different reprs: a false "stale read"); it refuses them and names the async variant instead.
+The async variants run the same checks, awaiting the read in the bypass.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from pytest_cachesync.clock.reading import ClockLike
+
+from .checks import StalenessChecker, still_stale
+
+T = TypeVar("T")
+
+AsyncRead = Callable[[], Awaitable[T]]
+
+
+def _refusal(name: str, what: object) -> TypeError:
+    shown = getattr(what, "__qualname__", None) or type(what).__name__
+    return TypeError(
+        f"{name} got a coroutine function ({shown}); its answer is only known once awaited. "
+        f"Use `await cachesync.{name}_async(...)` for async reads."
+    )
+
+
+def sync_only(read: Callable[[], T], name: str) -> Callable[[], T]:
+    """``read``, refused when it is (or turns out to be) asynchronous."""
+    if not callable(read):
+        raise TypeError(f"{name} takes a callable that reads, got {type(read).__name__}")
+    if inspect.iscoroutinefunction(read):
+        raise _refusal(name, read)
+
+    def checked() -> T:
+        result = read()
+        if inspect.isawaitable(result):
+            close = getattr(result, "close", None)
+            if callable(close):
+                close()  # never awaited: without this Python warns when it is collected
+            raise _refusal(name, read)
+        return result
+
+    return checked
+
+
+async def _await(read: AsyncRead[T], name: str) -> T:
+    result: Any = read()
+    if not inspect.isawaitable(result):
+        raise TypeError(
+            f"{name}_async takes a coroutine function (an async def read), got one that "
+            f"returned {type(result).__name__}; use {name} for synchronous reads."
+        )
+    value: T = await result
+    return value
+
+
+async def assert_fresh_async(
+    checker: StalenessChecker, read: AsyncRead[T], *, ignore: Iterable[str] = ()
+) -> T:
+    """``assert_fresh`` for an async read: the two runs are awaited, the verdict is the same."""
+    mark = len(checker.spy.effects)
+    cached = await _await(read, "assert_fresh")
+    serving = checker.serving_keys(mark)
+    with checker.bypass.active():
+        fresh = await read()
+    return checker.verdict(cached, fresh, serving, ignore)
+
+
+async def assert_fresh_within_async(
+    checker: StalenessChecker,
+    read: AsyncRead[T],
+    seconds: float,
+    clock: ClockLike | None = None,
+    *,
+    ignore: Iterable[str] = (),
+) -> T:
+    checker.advance_for(seconds, clock)
+    try:
+        return await assert_fresh_async(checker, read, ignore=ignore)
+    except AssertionError as error:
+        raise still_stale(seconds, error) from None
+
+
+@asynccontextmanager
+async def assert_invalidated_async(
+    checker: StalenessChecker,
+    *keys_or_patterns: str,
+    reads: Sequence[AsyncRead[object]] = (),
+) -> AsyncIterator[None]:
+    """``assert_invalidated`` whose ``reads`` are coroutine functions."""
+    if not keys_or_patterns and not reads:
+        raise TypeError("name the keys or patterns to invalidate, or pass reads=[...]")
+    mark = len(checker.spy.effects)
+    commits_before = checker.commit_count()
+    yield
+    problems: list[str] = []
+    compared: set[str] = set()
+    for read in reads:
+        fills = len(checker.spy.effects)
+        with checker.bypass.active():
+            await _await(read, "assert_invalidated")
+        problems.extend(checker.stale_fills(fills, compared))
+    commits = checker.commits_since(commits_before)
+    problems.extend(checker.missed_invalidations(mark, keys_or_patterns, commits, compared))
+    checker.report_invalidations(mark, problems)
