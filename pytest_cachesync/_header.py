@@ -12,6 +12,8 @@ from .stores.guard import mask_db_url, mask_redis_url
 _OTHER_SETTINGS = (
     "redis_isolation",
     "allow_remote",
+    "allow_hosts",
+    "keep",
     "allow_foreign_redis",
     "reuse_db",
     "metadata",

@@ -38,7 +38,7 @@ class OptionSpec:
 
     name: str
     help: str
-    kind: Literal["str", "bool", "choice", "list", "patterns", "paths", "seconds"]
+    kind: Literal["str", "bool", "choice", "list", "patterns", "paths", "seconds", "hosts"]
     choices: tuple[str, ...] = ()
 
     @property
@@ -90,6 +90,18 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "allow_remote",
         "Allow Redis and database hosts that are not loopback or a unix socket.",
+        "bool",
+    ),
+    OptionSpec(
+        "allow_hosts",
+        "Allow exactly this Redis or database host name (a CI service such as 'redis' or "
+        "'postgres'); repeat the option for more (ini: one per line; env: comma separated).",
+        "hosts",
+    ),
+    OptionSpec(
+        "keep",
+        "Leave the session's keys and rows in real stores at the end, for debugging (by default "
+        "the plugin empties what it claimed).",
         "bool",
     ),
     OptionSpec(
@@ -176,6 +188,8 @@ class Settings:
     db_reset: Setting[DbReset]
     redis_isolation: Setting[RedisIsolation]
     allow_remote: Setting[bool]
+    allow_hosts: Setting[tuple[str, ...]]
+    keep: Setting[bool]
     allow_foreign_redis: Setting[bool]
     reuse_db: Setting[bool]
     metadata: Setting[str | None]
@@ -198,6 +212,17 @@ def add_options(parser: pytest.Parser) -> None:
                 spec.flag, action="store_true", default=None, dest=spec.dest, help=help_text
             )
             parser.addini(spec.ini, spec.help, type="bool", default=None)
+        elif spec.kind == "hosts":
+            # Repeatable, singular on the command line: --cachesync-allow-host redis.
+            group.addoption(
+                spec.flag.removesuffix("s"),
+                action="append",
+                default=None,
+                dest=spec.dest,
+                metavar="HOST",
+                help=help_text,
+            )
+            parser.addini(spec.ini, spec.help, type="linelist", default=[])
         elif spec.kind == "list":
             group.addoption(
                 spec.flag, default=None, dest=spec.dest, metavar="TARGETS", help=help_text
@@ -253,7 +278,7 @@ def _parse_paths(raw: str, where: str) -> tuple[str, ...]:
 def _convert(spec: OptionSpec, raw: str, where: str) -> object:
     if spec.kind == "bool":
         return _parse_bool(raw, where)
-    if spec.kind == "list":
+    if spec.kind in ("list", "hosts"):
         return _split_list(raw)
     if spec.kind == "patterns":
         return parse_patterns(raw)
@@ -274,6 +299,8 @@ def _raw_setting(
     config: pytest.Config, spec: OptionSpec, environ: Callable[[str], str | None]
 ) -> tuple[object, Source]:
     cli = config.getoption(spec.dest, default=None)
+    if isinstance(cli, list):
+        cli = ",".join(cli)
     if cli is not None:
         if spec.kind in ("bool", "choice"):
             return cli, "cli"
@@ -282,7 +309,7 @@ def _raw_setting(
     if env is not None and (env.strip() or spec.kind == "bool"):
         return _convert(spec, env, f"environment variable {spec.env}"), "env"
     ini = config.getini(spec.ini)
-    if spec.kind == "list":
+    if spec.kind in ("list", "hosts"):
         if ini:
             return tuple(str(line) for line in ini), "ini"
     elif spec.kind == "bool":
@@ -299,6 +326,8 @@ _DEFAULTS: dict[str, object] = {
     "db_reset": "rollback",
     "redis_isolation": "auto",
     "allow_remote": False,
+    "allow_hosts": (),
+    "keep": False,
     "allow_foreign_redis": False,
     "reuse_db": False,
     "metadata": None,

@@ -15,9 +15,9 @@ from sqlalchemy.engine import URL
 from ._options import Settings
 from ._workers import Worker, current_worker, planned_workers
 from .stores.claims import SessionLocks, hold_stores
-from .stores.guard import check_db_url, check_redis_url, parse_db_url
 from .stores.redis import KeyspacePlan, RedisKeyspace, plan_keyspace, server_database_count
 from .stores.sql import plan_database
+from .stores.targets import DatabaseTarget, HostPolicy, RedisTarget, database_target, redis_target
 
 
 @dataclass
@@ -26,9 +26,14 @@ class Runtime:
 
     settings: Settings
     worker: Worker
-    db_url: URL | None
+    redis_target: RedisTarget | None
+    db_target: DatabaseTarget | None
     redis_databases: int | None = None
     redis_plans: dict[str, KeyspacePlan] = field(default_factory=dict)
+
+    @property
+    def db_url(self) -> URL | None:
+        return None if self.db_target is None else self.db_target.url
 
     @property
     def redis_plan(self) -> KeyspacePlan:
@@ -39,14 +44,14 @@ RUNTIME_KEY = pytest.StashKey[Runtime]()
 
 
 def configure(config: pytest.Config, settings: Settings) -> Runtime:
-    """Validate the URLs (no connection) and remember the settings."""
-    allow_remote = settings.allow_remote.value
+    """Parse and judge the URLs (no connection) and remember the settings."""
+    policy = HostPolicy(
+        settings.allow_remote.value, frozenset(h.lower() for h in settings.allow_hosts.value)
+    )
     redis_url = settings.redis_url.value
-    if redis_url is not None:
-        check_redis_url(redis_url, allow_remote=allow_remote)
-    db_url = parse_db_url(settings.db_url.value) if settings.db_url.value else None
-    if db_url is not None:
-        check_db_url(db_url, allow_remote=allow_remote)
+    target = redis_target(redis_url, policy) if redis_url is not None else None
+    db_url = settings.db_url.value
+    db_target = database_target(db_url, policy) if db_url else None
     bounds = settings.ttl_bounds
     if bounds.value is not None:
         from .staleness.checks import TtlPolicy
@@ -55,21 +60,25 @@ def configure(config: pytest.Config, settings: Settings) -> Runtime:
             TtlPolicy.parse(bounds.value)
         except ValueError as error:
             raise pytest.UsageError(f"cachesync ttl-bounds ({bounds.source}): {error}.") from None
-    runtime = Runtime(settings=settings, worker=current_worker(config), db_url=db_url)
+    runtime = Runtime(settings, current_worker(config), target, db_target)
     config.stash[RUNTIME_KEY] = runtime
     return runtime
 
 
 def preflight(config: pytest.Config, runtime: Runtime) -> None:
-    """Claim the stores, reach the servers, refuse foreign keyspaces and databases."""
+    """Claim the stores, reach the servers, refuse foreign keyspaces and databases.
+
+    Every worker's keyspace and database is checked before anything is written anywhere, so a
+    refusal leaves every store exactly as it was.
+    """
     settings = runtime.settings
-    redis_url = settings.redis_url.value
+    target = runtime.redis_target
     workers = planned_workers(config)
-    if redis_url is not None:
-        runtime.redis_databases = server_database_count(redis_url)
+    if target is not None:
+        runtime.redis_databases = server_database_count(target)
     for worker in workers:
         runtime.redis_plans[worker.name] = plan_keyspace(
-            redis_url, settings.redis_isolation.value, worker, runtime.redis_databases
+            target, settings.redis_isolation.value, worker, runtime.redis_databases
         )
     databases = (
         [plan_database(runtime.db_url, worker, None) for worker in workers]
@@ -80,17 +89,23 @@ def preflight(config: pytest.Config, runtime: Runtime) -> None:
         # An xdist worker runs under the claims its controller took for every worker.
         locks = SessionLocks()
         config.add_cleanup(locks.release)
-        hold_stores(locks, redis_url, list(runtime.redis_plans.values()), databases)
-    for index, worker in enumerate(workers):
-        if redis_url is not None:
-            keyspace = RedisKeyspace.on_server(redis_url, runtime.redis_plans[worker.name])
-            try:
-                keyspace.claim(allow_foreign=settings.allow_foreign_redis.value)
-            finally:
-                keyspace.close()
-        if databases:
-            databases[index].preflight()
+        hold_stores(locks, target, list(runtime.redis_plans.values()), databases)
+    keyspaces = (
+        [RedisKeyspace.on_server(target, runtime.redis_plans[w.name]) for w in workers]
+        if target is not None
+        else []
+    )
+    try:
+        for keyspace in keyspaces:
+            keyspace.check(allow_foreign=settings.allow_foreign_redis.value)
+        for database in databases:
+            database.preflight()
+        for keyspace in keyspaces:
+            keyspace.claim()
+    finally:
+        for keyspace in keyspaces:
+            keyspace.close()
     if runtime.worker.name not in runtime.redis_plans:
         runtime.redis_plans[runtime.worker.name] = plan_keyspace(
-            redis_url, settings.redis_isolation.value, runtime.worker, runtime.redis_databases
+            target, settings.redis_isolation.value, runtime.worker, runtime.redis_databases
         )

@@ -109,12 +109,19 @@ def _cachesync_runtime(_cachesync_config: pytest.Config) -> Runtime:
 @pytest.fixture(scope="session")
 def _cachesync_keyspace(_cachesync_config: pytest.Config) -> Iterator[RedisKeyspace]:
     runtime = _cachesync_config.stash[RUNTIME_KEY]
-    url = runtime.settings.redis_url.value
+    target = runtime.redis_target
     plan = runtime.redis_plan
-    keyspace = RedisKeyspace.embedded(plan) if url is None else RedisKeyspace.on_server(url, plan)
-    keyspace.claim(allow_foreign=runtime.settings.allow_foreign_redis.value)
+    if target is None:
+        keyspace = RedisKeyspace.embedded(plan)
+    else:
+        keyspace = RedisKeyspace.on_server(target, plan)
+    keyspace.check(allow_foreign=runtime.settings.allow_foreign_redis.value)
+    keyspace.claim()
     try:
         yield keyspace
+        if not runtime.settings.keep.value:
+            # A developer's server keeps no test's keys after the session: only the sentinel.
+            keyspace.empty()
     finally:
         keyspace.close()
 
@@ -197,6 +204,10 @@ def _cachesync_sql(_cachesync_config: pytest.Config) -> Iterator[SqlStore]:
             # Rows a previous session left behind are deleted before the first test.
             tracker.mark_all()
         yield SqlStore(database, engine, tracker, truncator, runtime.settings.db_reset.value)
+        if reuse and not runtime.settings.keep.value:
+            # A kept database keeps its tables, not the last test's rows.
+            tracker.mark_all()
+            truncator.reset()
     finally:
         tracker.uninstall()
         truncator.close()
