@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 MARKER_NAME = "cachesync"
 MARKER_SIGNATURE = (
     "cachesync(*, reset=True, db_reset=None, strict=None, staleness=None, ttl_bounds=None, "
-    "ignore=())"
+    "ignore=(), allow_connections=())"
 )
 MARKER_HELP = (
     f"{MARKER_SIGNATURE}: per-test options of pytest-cachesync. reset=False: this test starts "
@@ -25,7 +25,9 @@ MARKER_HELP = (
     "the SQL isolation strategy for this test; strict=True|False: replay cachesync_client's GETs "
     "with the cache bypassed (overrides --cachesync-strict); staleness=SECONDS: the allowed "
     "staleness of those reads; ttl_bounds='users:*=10' or {'users:*': 10}: TTL bounds checked "
-    "at teardown; ignore=('$.generated_at',): volatile fields the replay does not compare."
+    "at teardown; ignore=('$.generated_at',): volatile fields the replay does not compare; "
+    "allow_connections=('redis://127.0.0.1:6420/*',): stores besides the test's that it may "
+    "connect to (glob patterns of redis://HOST:PORT/DB or the database URL without password)."
 )
 
 
@@ -39,6 +41,7 @@ class MarkerOptions:
     staleness: float | None = None
     ttl_bounds: TtlPolicy | None = None
     ignore: tuple[str, ...] = ()
+    allow_connections: tuple[str, ...] = ()
 
 
 _KNOWN = frozenset(MarkerOptions.__dataclass_fields__)
@@ -74,10 +77,10 @@ def _ttl_bounds(node: pytest.Item, value: object) -> TtlPolicy | None:
         _fail(node, f"cachesync(ttl_bounds=...): {error}.")
 
 
-def _ignore(node: pytest.Item, value: object) -> tuple[str, ...]:
+def _strings(node: pytest.Item, name: str, value: object) -> tuple[str, ...]:
     entries = (value,) if isinstance(value, str) else value
     if not isinstance(entries, list | tuple) or not all(isinstance(e, str) for e in entries):
-        _fail(node, f"cachesync(ignore=...) must be a string or a list of strings, got {value!r}.")
+        _fail(node, f"cachesync({name}=...) must be a string or a list of strings, got {value!r}.")
     return tuple(entries)
 
 
@@ -132,5 +135,6 @@ def _parse(node: pytest.Item, marker: pytest.Mark | None) -> MarkerOptions:
         strict=strict,
         staleness=_staleness(node, kwargs.get("staleness")),
         ttl_bounds=_ttl_bounds(node, kwargs.get("ttl_bounds")),
-        ignore=_ignore(node, kwargs.get("ignore", ())),
+        ignore=_strings(node, "ignore", kwargs.get("ignore", ())),
+        allow_connections=_strings(node, "allow_connections", kwargs.get("allow_connections", ())),
     )

@@ -17,6 +17,7 @@ from ._markers import MARKER_NAME, marker_options
 from ._options import DbReset
 from ._session import RUNTIME_KEY, Runtime
 from .facade import CacheSync
+from .stores.connections import connect_args, guard_test
 from .stores.engines import make_engine
 from .stores.redis import RedisKeyspace
 from .stores.rollback import RollbackScope
@@ -153,6 +154,27 @@ def _end_test_redis(item: pytest.Item, keyspace: RedisKeyspace) -> None:
     keyspace.mark()
 
 
+def _redis_allowed(runtime: Runtime) -> set[tuple[object, ...]]:
+    """The one Redis database a test may connect to: its own keyspace's (none when embedded)."""
+    target = runtime.redis_target
+    if target is None:
+        return set()
+    db = runtime.redis_plan.db
+    if target.path is not None:
+        return {("unix", target.path, db)}
+    return {("tcp", target.host, target.port, db)}
+
+
+def _guard_redis(item: pytest.Item, runtime: Runtime) -> Callable[[], None]:
+    patterns = marker_options(item).allow_connections
+    return guard_test(item, patterns, redis_allowed=_redis_allowed(runtime))
+
+
+def _guard_sql(item: pytest.Item, store: SqlStore) -> Callable[[], None]:
+    patterns = marker_options(item).allow_connections
+    return guard_test(item, patterns, sql_allowed=[connect_args(store.engine)])
+
+
 @pytest.fixture
 def cachesync_redis(
     _cachesync_config: pytest.Config, _cachesync_keyspace: RedisKeyspace
@@ -167,9 +189,14 @@ def cachesync_redis(
     """
     item = _cachesync_config.stash[CURRENT_ITEM]
     ready, owned = _start_test_redis(item, _cachesync_keyspace)
-    yield ready()
-    if owned:
-        _end_test_redis(item, _cachesync_keyspace)
+    client = ready()
+    end_guard = _guard_redis(item, _cachesync_config.stash[RUNTIME_KEY])
+    yield client
+    try:
+        if owned:
+            _end_test_redis(item, _cachesync_keyspace)
+    finally:
+        end_guard()
 
 
 @pytest.fixture(scope="session")
@@ -315,9 +342,13 @@ def cachesync_db(_cachesync_config: pytest.Config, _cachesync_sql: SqlStore) -> 
     """
     item = _cachesync_config.stash[CURRENT_ITEM]
     test_sql, owned = _test_sql(item, _cachesync_sql)
+    end_guard = _guard_sql(item, _cachesync_sql)
     yield test_sql.session
-    if owned:
-        _end_test_sql(item, test_sql)
+    try:
+        if owned:
+            _end_test_sql(item, test_sql)
+    finally:
+        end_guard()
 
 
 @pytest.fixture
@@ -343,6 +374,8 @@ def cachesync(
     test_sql, sql_owned = _test_sql(item, _cachesync_sql)
     client = redis_ready()
     runtime = config.stash[RUNTIME_KEY]
+    end_redis_guard = _guard_redis(item, runtime)
+    end_sql_guard = _guard_sql(item, _cachesync_sql)
     yield CacheSync(
         redis=client,
         db=test_sql.get_session,
@@ -360,5 +393,9 @@ def cachesync(
         if sql_owned:
             _end_test_sql(item, test_sql)
     finally:
-        if redis_owned:
-            _end_test_redis(item, keyspace)
+        try:
+            if redis_owned:
+                _end_test_redis(item, keyspace)
+        finally:
+            end_sql_guard()
+            end_redis_guard()
