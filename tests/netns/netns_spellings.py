@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg  # noqa: F401 - imported once by the outer run, as in tests/plugin/conftest.py
 import pytest
 
 from .standins import (

@@ -272,3 +272,40 @@ def test_a_session_leaves_only_its_sentinel_unless_kept(
     assert any(key.endswith(b"k") for key in owner.keys("*"))
     if isolation == "prefix":
         assert owner.get("customer:1") == b"kept"
+
+
+def test_a_file_that_is_not_sqlite_at_the_test_database_path_is_refused(
+    pytester: pytest.Pytester, default_backend: None
+) -> None:
+    kept = pytester.path / "test_app.db"
+    kept.write_bytes(b"quarterly numbers, not a database\n" * 100)
+    pytester.makepyfile(WRITER)
+    result = pytester.runpytest(f"--cachesync-db-url=sqlite:///{pytester.path / 'app.db'}")
+    _assert_refused_once(
+        result, "cachesync refused to use the existing database*No row was touched."
+    )
+    assert kept.read_bytes() == b"quarterly numbers, not a database\n" * 100
+
+
+@needs_real_redis
+def test_rediss_against_a_plain_server_is_one_clean_error(
+    pytester: pytest.Pytester, backend: Backend
+) -> None:
+    assert backend.redis_url is not None
+    pytester.makepyfile(WRITER)
+    url = "rediss://" + backend.redis_url.removeprefix("redis://")
+    _assert_refused_once(
+        pytester.runpytest(f"--cachesync-redis-url={url}"), "cachesync cannot reach Redis at *"
+    )
+
+
+@needs_real_db
+def test_a_database_name_that_needs_quoting_is_quoted(
+    pytester: pytest.Pytester, backend: Backend
+) -> None:
+    assert backend.db_url is not None
+    url = make_url(backend.db_url)
+    odd = url.set(database=f'{url.database}_Odd "name; DROP')
+    pytester.makepyfile(WRITER)
+    result = pytester.runpytest(f"--cachesync-db-url={odd.render_as_string(hide_password=False)}")
+    result.assert_outcomes(passed=1)
