@@ -121,7 +121,7 @@ def _guard_sql(policy: ConnectionPolicy) -> Callable[[], None]:
 
     def do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> None:
         __tracebackhide__ = True  # its arguments hold the password
-        if (tuple(cargs), dict(cparams)) in allowed:
+        if (tuple(cargs), _plain(dict(cparams))) in allowed:
             return
         shown = sql_address(dialect, tuple(cargs), dict(cparams))
         if shown in ("sqlite:///:memory:", "sqlite:///") or policy.permits(shown):
@@ -136,10 +136,15 @@ def _guard_sql(policy: ConnectionPolicy) -> Callable[[], None]:
     return remove
 
 
+def _plain(cparams: dict[str, Any]) -> dict[str, Any]:
+    # Drivers also get per-engine objects (psycopg's adapters map): the address is in the rest.
+    return {k: v for k, v in cparams.items() if isinstance(v, str | int | float | bool | None)}
+
+
 def connect_args(engine: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """What ``engine`` hands its driver: an allowed connection is one that hands the same."""
     cargs, cparams = engine.dialect.create_connect_args(engine.url)
-    return tuple(cargs), dict(cparams)
+    return tuple(cargs), _plain(dict(cparams))
 
 
 def fail_if_refused(policy: ConnectionPolicy) -> None:

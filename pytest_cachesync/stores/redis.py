@@ -55,7 +55,8 @@ def server_database_count(target: RedisTarget) -> int:
     try:
         try:
             client.ping()
-        except redis.ConnectionError as exc:
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # rediss:// against a plain server times out in the TLS handshake.
             raise unreachable("Redis", target.masked, exc) from None
         try:
             reply: dict[Any, Any] = client.config_get("databases")
