@@ -8,16 +8,20 @@ The claims it takes against concurrent sessions are held until pytest unconfigur
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy.engine import URL
 
 from ._options import Settings
 from ._workers import Worker, current_worker, planned_workers
-from .stores.claims import SessionLocks, hold_stores
-from .stores.redis import KeyspacePlan, RedisKeyspace, plan_keyspace, server_database_count
-from .stores.sql import plan_database
-from .stores.targets import DatabaseTarget, HostPolicy, RedisTarget, database_target, redis_target
+
+# The stores are imported when a setting names a server, or when a test first asks for one: a
+# session that never uses the plugin imports neither redis nor SQLAlchemy.
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from .stores.redis import KeyspacePlan
+    from .stores.targets import RedisTarget
 
 
 @dataclass
@@ -26,41 +30,49 @@ class Runtime:
 
     settings: Settings
     worker: Worker
-    redis_target: RedisTarget | None
-    db_target: DatabaseTarget | None
+    db_url: URL | None
     redis_databases: int | None = None
     redis_plans: dict[str, KeyspacePlan] = field(default_factory=dict)
 
     @property
-    def db_url(self) -> URL | None:
-        return None if self.db_target is None else self.db_target.url
+    def redis_target(self) -> RedisTarget | None:
+        """The configured Redis server, parsed and judged; None for the embedded default."""
+        return self.settings.redis_url.value
 
     @property
     def redis_plan(self) -> KeyspacePlan:
-        return self.redis_plans[self.worker.name]
+        plan = self.redis_plans.get(self.worker.name)
+        if plan is None:
+            # The embedded default needs no preflight: its keyspace is planned on first use.
+            from .stores.redis import plan_keyspace
+
+            plan = self.redis_plans[self.worker.name] = plan_keyspace(
+                self.redis_target,
+                self.settings.redis_isolation.value,
+                self.worker,
+                self.redis_databases,
+            )
+        return plan
 
 
 RUNTIME_KEY = pytest.StashKey[Runtime]()
 
 
 def configure(config: pytest.Config, settings: Settings) -> Runtime:
-    """Parse and judge the URLs (no connection) and remember the settings."""
-    policy = HostPolicy(
-        settings.allow_remote.value, frozenset(h.lower() for h in settings.allow_hosts.value)
-    )
-    redis_url = settings.redis_url.value
-    target = redis_target(redis_url, policy) if redis_url is not None else None
-    db_url = settings.db_url.value
-    db_target = database_target(db_url, policy) if db_url else None
-    bounds = settings.ttl_bounds
-    if bounds.value is not None:
-        from .staleness.checks import TtlPolicy
+    """Judge the addresses the clients would dial (no connection) and remember the settings."""
+    redis_target = settings.redis_url.value
+    db_url: URL | None = None
+    if redis_target is not None or settings.db_url.value:
+        from .stores.targets import HostPolicy, database_target, judge_redis
 
-        try:
-            TtlPolicy.parse(bounds.value)
-        except ValueError as error:
-            raise pytest.UsageError(f"cachesync ttl-bounds ({bounds.source}): {error}.") from None
-    runtime = Runtime(settings, current_worker(config), target, db_target)
+        policy = HostPolicy(
+            settings.allow_remote.value, frozenset(h.lower() for h in settings.allow_hosts.value)
+        )
+        if redis_target is not None:
+            judge_redis(redis_target, policy)
+        if settings.db_url.value:
+            db_url = database_target(settings.db_url.value, policy).url
+    runtime = Runtime(settings=settings, worker=current_worker(config), db_url=db_url)
     config.stash[RUNTIME_KEY] = runtime
     return runtime
 
@@ -73,6 +85,13 @@ def preflight(config: pytest.Config, runtime: Runtime) -> None:
     """
     settings = runtime.settings
     target = runtime.redis_target
+    if target is None and runtime.db_url is None:
+        # Embedded stores private to this process: nothing to claim or reach.
+        return
+    from .stores.claims import SessionLocks, hold_stores
+    from .stores.redis import RedisKeyspace, plan_keyspace, server_database_count
+    from .stores.sql import plan_database
+
     workers = planned_workers(config)
     if target is not None:
         runtime.redis_databases = server_database_count(target)

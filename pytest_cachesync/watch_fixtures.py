@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
-import redis
-import sqlalchemy as sa
 
 from ._markers import marker_options
 from ._session import RUNTIME_KEY, Runtime
 from .clock_fixture import CLOCK_KEY
-from .staleness.checks import TtlPolicy
-from .staleness.session_figures import FIGURES_KEY
-from .staleness.spy import RedisSpy
-from .staleness.watch import Watch, clock_time
-from .stores.redis import RedisKeyspace
+from .staleness.report import FIGURES_KEY
+
+if TYPE_CHECKING:
+    import redis
+    import sqlalchemy as sa
+
+    from .staleness.oracle import CacheSyncClient
+    from .staleness.patterns import TtlPolicy
+    from .staleness.spy import RedisSpy
+    from .staleness.watch import Watch
+    from .stores.redis import RedisKeyspace
 
 
 def ttl_policy(node: pytest.Item, runtime: Runtime) -> TtlPolicy | None:
@@ -24,8 +28,7 @@ def ttl_policy(node: pytest.Item, runtime: Runtime) -> TtlPolicy | None:
     marked = marker_options(node).ttl_bounds
     if marked is not None:
         return marked
-    configured = runtime.settings.ttl_bounds.value
-    return TtlPolicy.parse(configured) if configured else None
+    return runtime.settings.ttl_bounds.value
 
 
 WATCH_FIXTURE = "_cachesync_watch"
@@ -38,6 +41,8 @@ def _cachesync_watch(
     _cachesync_keyspace: RedisKeyspace,
     cachesync_engine: sa.Engine,
 ) -> Iterator[Watch]:
+    from .staleness.watch import Watch, clock_time
+
     # The runtime from the stash, not a fixture: each fixture in a test's closure costs time.
     runtime = request.config.stash[RUNTIME_KEY]
     item = request.node
@@ -47,6 +52,7 @@ def _cachesync_watch(
         runtime.settings.cache_patterns.value,
         prefix=_cachesync_keyspace.key_prefix,
         now=clock_time(lambda: item.stash.get(CLOCK_KEY, None)),
+        lease_prefix=runtime.settings.lease_prefix.value,
     )
     try:
         yield watch
@@ -56,6 +62,10 @@ def _cachesync_watch(
         finally:
             watch.uninstall()
         request.config.stash[FIGURES_KEY].add(figures)
+    try:
+        watch.checker.raise_unentered()
+    except AssertionError as error:
+        pytest.fail(str(error), pytrace=False)
     policy = ttl_policy(item, runtime)
     if policy is not None:
         watch.check_ttl_policy(policy)
@@ -77,10 +87,10 @@ def cachesync_spy(_cachesync_watch: Watch) -> RedisSpy:
 
 
 @pytest.fixture
-def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) -> Any:
-    """A Flask test client for your ``app`` fixture; in strict mode it checks every GET.
+def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) -> CacheSyncClient:
+    """A Flask test client for your ``app`` fixture; in oracle mode it checks every GET.
 
-    With ``--cachesync-strict`` (or ``@pytest.mark.cachesync(strict=True)``) every GET is
+    With ``--cachesync-oracle`` (or ``@pytest.mark.cachesync(oracle=True)``) every GET is
     replayed with the cache bypassed and compared; a read staler than the allowed staleness
     (``--cachesync-allowed-staleness``, or the marker's ``staleness=``; 0 = read-your-writes)
     fails the test at that GET. Otherwise it is ``app.test_client()`` itself, at no replay cost.
@@ -105,11 +115,11 @@ def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) ->
             "application (it has no test_client()).",
             pytrace=False,
         )
-    client = test_client()
+    client: CacheSyncClient = test_client()
     options = marker_options(request.node)
     settings = request.config.stash[RUNTIME_KEY].settings
-    strict = settings.strict.value if options.strict is None else options.strict
-    if not strict:
+    oracle = settings.oracle.value if options.oracle is None else options.oracle
+    if not oracle:
         return client
     allowed = settings.allowed_staleness.value if options.staleness is None else options.staleness
     try:

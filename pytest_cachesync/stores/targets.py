@@ -16,18 +16,53 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import pytest
-
-from .guard import mask_db_url, mask_redis_url, refusal
 
 if TYPE_CHECKING:
     import redis
     from sqlalchemy.engine import URL
 
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 _REDIS_DEFAULT_HOST = "localhost"
 _REDIS_DEFAULT_PORT = 6379
+
+
+def mask_redis_url(url: str) -> str:
+    """The URL with its password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo = f"{parts.username or ''}:***"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{userinfo}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def mask_db_url(url: str | URL) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def redis_db_from_url(url: str) -> int:
+    """The database number a redis-py URL selects (path for redis://, ``?db=`` for unix://)."""
+    parts = urlsplit(url)
+    query_db = parse_qs(parts.query).get("db")
+    raw = query_db[0] if query_db else ""
+    if not raw and parts.scheme != "unix":
+        raw = parts.path.lstrip("/")
+    if not raw:
+        return 0
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(
+            f"Redis URL {mask_redis_url(url)!r} names database {raw!r}, which is not a number"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -51,7 +86,7 @@ class HostPolicy:
 
 
 def _remote_refusal(what: str, host: str, why: str, masked: str, detail: str) -> pytest.UsageError:
-    return refusal(
+    return pytest.UsageError(
         f"cachesync refused {what} host {host!r} in {masked}{detail} ({why}): the plugin empties "
         "the stores it tests in, so it only works with servers on this machine (localhost, "
         "127.0.0.0/8, ::1 or a unix socket). Allow a CI service by its exact name with "
@@ -62,15 +97,68 @@ def _remote_refusal(what: str, host: str, why: str, masked: str, detail: str) ->
 
 @dataclass(frozen=True)
 class RedisTarget:
-    """One Redis URL as redis-py reads it: the socket it opens, its database, its options."""
+    """A Redis URL as redis-py reads it: the socket it opens, its database, its options.
+
+    Parsed once where the URL enters (``--cachesync-redis-url``); judged by ``judge_redis``.
+    """
 
     url: str
-    masked: str
     db: int
-    host: str | None  # None for a unix socket
-    port: int | None
-    path: str | None  # the unix socket
-    connection_kwargs: Mapping[str, Any] = field(repr=False)
+    host: str | None = None  # None for a unix socket
+    port: int | None = None
+    path: str | None = None  # the unix socket
+    connection_kwargs: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def parse(cls, url: str) -> RedisTarget:
+        """Read ``url`` the way ``redis.Redis.from_url`` does; ValueError on what it would fail."""
+        from redis.connection import parse_url
+
+        url = url.strip()
+        masked = mask_redis_url(url)
+        if urlsplit(url).scheme not in REDIS_SCHEMES:
+            raise ValueError(
+                f"Redis URL {masked!r} must start with redis://, rediss:// or unix:// (leave it "
+                "unset for the embedded fakeredis server; Redis Cluster is not supported)"
+            )
+        try:
+            kwargs: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]
+            parts = urlsplit(url)
+            _ = parts.port  # raises on a port that is not a number
+        except ValueError as exc:
+            raise ValueError(f"cannot parse Redis URL {masked!r}: {exc}") from None
+        kwargs.setdefault("connection_class", _default_connection_class())
+        unknown = sorted(
+            set(parse_qs(parts.query)) - _redis_query_names(kwargs["connection_class"])
+        )
+        if unknown:
+            raise ValueError(
+                f"Redis URL {masked!r} has query parameter(s) {', '.join(unknown)} that redis-py "
+                "does not accept for this scheme (Redis Cluster is not supported)"
+            )
+        db = kwargs["db"] = int(kwargs["db"]) if "db" in kwargs else redis_db_from_url(url)
+        if parts.scheme == "unix":
+            path = str(kwargs.get("path") or "")
+            if not path:
+                raise ValueError(f"Redis URL {masked!r} names no socket path")
+            return cls(url, db, None, None, path, kwargs)
+        host = str(kwargs.get("host") or _REDIS_DEFAULT_HOST)
+        try:
+            port = int(kwargs.get("port") or _REDIS_DEFAULT_PORT)
+        except ValueError:
+            raise ValueError(
+                f"Redis URL {masked!r} has port {kwargs.get('port')!r}, not a number"
+            ) from None
+        kwargs["host"], kwargs["port"] = host, port
+        return cls(url, db, host, port, None, kwargs)
+
+    @property
+    def masked(self) -> str:
+        """The URL as shown in headers and errors: without its password."""
+        return mask_redis_url(self.url)
+
+    def __str__(self) -> str:
+        return self.masked
 
     @property
     def address(self) -> str:
@@ -89,6 +177,27 @@ class RedisTarget:
         return redis.ConnectionPool(**kwargs)
 
 
+def redis_target(url: str, policy: HostPolicy) -> RedisTarget:
+    """``url`` parsed and judged: one UsageError for a malformed URL or a refused host."""
+    try:
+        target = RedisTarget.parse(url)
+    except ValueError as error:
+        raise pytest.UsageError(f"cachesync: {error}.") from None
+    judge_redis(target, policy)
+    return target
+
+
+def judge_redis(target: RedisTarget, policy: HostPolicy) -> None:
+    """Refuse the host redis-py would dial unless ``policy`` allows it; connects nowhere."""
+    if target.host is None:
+        return  # a unix socket on this machine
+    why = policy.judge(target.host)
+    if why is not None:
+        from_query = not urlsplit(target.url).hostname
+        detail = " (taken from its query string, as redis-py does)" if from_query else ""
+        raise _remote_refusal("Redis", target.host, why, target.masked, detail)
+
+
 def _redis_query_names(connection_class: type) -> set[str]:
     """The keyword arguments a connection (and its pool) accepts: the query names that work."""
     import redis
@@ -104,75 +213,10 @@ def _redis_query_names(connection_class: type) -> set[str]:
     return names - {"self", "connection_class"}
 
 
-def redis_target(url: str, policy: HostPolicy) -> RedisTarget:
-    """Parse ``url`` the way ``redis.Redis.from_url`` does and judge the host it would reach."""
-    from urllib.parse import parse_qs, urlsplit
-
-    from redis.connection import parse_url
-
-    masked = mask_redis_url(url)
-    if not url.startswith(_REDIS_SCHEMES):
-        raise pytest.UsageError(
-            f"cachesync: Redis URL {masked!r} must start with redis://, rediss:// or unix:// "
-            "(set it with --cachesync-redis-url, CACHESYNC_REDIS_URL or the ini key "
-            "cachesync_redis_url; leave it unset for the embedded fakeredis server). Redis "
-            "Cluster is not supported: point it at one node's database."
-        )
-    try:
-        kwargs: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]
-        parts = urlsplit(url)
-        _ = parts.port  # raises on a port that is not a number
-    except ValueError as exc:
-        raise pytest.UsageError(f"cachesync: cannot parse Redis URL {masked!r}: {exc}.") from None
-    kwargs.setdefault("connection_class", _default_connection_class())
-    accepted = _redis_query_names(kwargs["connection_class"])
-    unknown = sorted(set(parse_qs(parts.query)) - accepted)
-    if unknown:
-        raise pytest.UsageError(
-            f"cachesync: Redis URL {masked!r} has query parameter(s) {', '.join(unknown)} that "
-            "redis-py does not accept for this scheme (Redis Cluster is not supported). Remove "
-            "them; the plugin refuses what the client would fail on mid-session."
-        )
-    db = _redis_db(kwargs, parts.scheme, parts.path, masked)
-    kwargs["db"] = db
-    if parts.scheme == "unix":
-        path = str(kwargs.get("path") or "")
-        if not path:
-            raise pytest.UsageError(f"cachesync: Redis URL {masked!r} names no socket path.")
-        return RedisTarget(url, masked, db, None, None, path, kwargs)
-    host = str(kwargs.get("host") or _REDIS_DEFAULT_HOST)
-    try:
-        port = int(kwargs.get("port") or _REDIS_DEFAULT_PORT)
-    except ValueError:
-        raise pytest.UsageError(
-            f"cachesync: Redis URL {masked!r} has port {kwargs.get('port')!r}, not a number."
-        ) from None
-    kwargs["host"], kwargs["port"] = host, port
-    why = policy.judge(host)
-    if why is not None:
-        detail = "" if parts.hostname else " (taken from its query string, as redis-py does)"
-        raise _remote_refusal("Redis", host, why, masked, detail)
-    return RedisTarget(url, masked, db, host, port, None, kwargs)
-
-
 def _default_connection_class() -> type:
     import redis
 
     return redis.Connection
-
-
-def _redis_db(kwargs: Mapping[str, Any], scheme: str, path: str, masked: str) -> int:
-    if "db" in kwargs:
-        return int(kwargs["db"])
-    raw = path.lstrip("/") if scheme != "unix" else ""
-    if not raw:
-        return 0
-    try:
-        return int(raw)
-    except ValueError:
-        raise pytest.UsageError(
-            f"cachesync: Redis URL {masked!r} names database {raw!r}, which is not a number."
-        ) from None
 
 
 @dataclass(frozen=True)
