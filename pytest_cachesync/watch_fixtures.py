@@ -32,6 +32,8 @@ def ttl_policy(node: pytest.Item, runtime: Runtime) -> TtlPolicy | None:
 
 
 WATCH_FIXTURE = "_cachesync_watch"
+KEY_NAMESPACES = pytest.StashKey[list[str]]()
+"""Key prefixes of the cache libraries routed in a test, shared with its spy's classifier."""
 
 
 @pytest.fixture
@@ -53,6 +55,7 @@ def _cachesync_watch(
         prefix=_cachesync_keyspace.key_prefix,
         now=clock_time(lambda: item.stash.get(CLOCK_KEY, None)),
         lease_prefix=runtime.settings.lease_prefix.value,
+        namespaces=item.stash.setdefault(KEY_NAMESPACES, []),
     )
     try:
         yield watch
