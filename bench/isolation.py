@@ -28,6 +28,7 @@ from pytest_cachesync.stores.engines import make_engine
 from pytest_cachesync.stores.redis import RedisKeyspace, plan_keyspace, server_database_count
 from pytest_cachesync.stores.rollback import RollbackScope
 from pytest_cachesync.stores.sql import SqliteFileDatabase, TestDatabase, plan_database
+from pytest_cachesync.stores.targets import HostPolicy, redis_target
 from pytest_cachesync.stores.truncate import Truncator, WriteTracker
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "400"))
@@ -257,9 +258,11 @@ def main() -> int:
     if not (redis_url and db_url):
         print("\nreal servers: skipped (set CACHESYNC_REDIS_URL and CACHESYNC_DB_URL)")
         return 0 if ok else 1
-    plan = plan_keyspace(redis_url, "auto", MAIN, server_database_count(redis_url))
-    keyspace = RedisKeyspace.on_server(redis_url, plan)
-    keyspace.claim(allow_foreign=False)
+    target = redis_target(redis_url, HostPolicy())
+    plan = plan_keyspace(target, "auto", MAIN, server_database_count(target))
+    keyspace = RedisKeyspace.on_server(target, plan)
+    keyspace.check(allow_foreign=False)
+    keyspace.claim()
     database = plan_database(make_url(db_url), MAIN, None)
     database.preflight()
     ok &= measure(

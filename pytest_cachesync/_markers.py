@@ -26,6 +26,7 @@ def _marker(
     staleness: float | None = None,
     ttl_bounds: str | Mapping[str, float] | None = None,
     ignore: str | tuple[str, ...] = (),
+    allow_connections: str | tuple[str, ...] = (),
     strict: bool | None = None,  # the former name of oracle
 ) -> None:
     """The arguments ``@pytest.mark.cachesync(...)`` takes; marks are bound to it."""
@@ -34,7 +35,7 @@ def _marker(
 _SIGNATURE = inspect.signature(_marker)
 MARKER_SIGNATURE = (
     "cachesync(*, reset=True, db_reset=None, oracle=None, staleness=None, ttl_bounds=None, "
-    "ignore=())"
+    "ignore=(), allow_connections=())"
 )
 MARKER_HELP = (
     f"{MARKER_SIGNATURE}: per-test options of pytest-cachesync. reset=False: this test starts "
@@ -42,7 +43,9 @@ MARKER_HELP = (
     "the SQL isolation strategy for this test; oracle=True|False: replay cachesync_client's GETs "
     "with the cache bypassed (overrides --cachesync-oracle); staleness=SECONDS: the allowed "
     "staleness of those reads; ttl_bounds='users:*=10' or {'users:*': 10}: TTL bounds checked "
-    "at teardown; ignore=('$.generated_at',): volatile fields the replay does not compare."
+    "at teardown; ignore=('$.generated_at',): volatile fields the replay does not compare; "
+    "allow_connections=('redis://127.0.0.1:6420/*',): stores besides the test's that it may "
+    "connect to (glob patterns of redis://HOST:PORT/DB or the database URL without password)."
 )
 CLOCK_MARKER_NAME = "cachesync_clock"
 CLOCK_MARKER_HELP = (
@@ -66,6 +69,7 @@ class MarkerOptions:
     staleness: float | None = None
     ttl_bounds: TtlPolicy | None = None
     ignore: tuple[str, ...] = ()
+    allow_connections: tuple[str, ...] = ()
 
 
 def _fail(node: pytest.Item, message: str) -> NoReturn:
@@ -100,10 +104,10 @@ def _ttl_bounds(node: pytest.Item, value: object) -> TtlPolicy | None:
     _fail(node, f"cachesync(ttl_bounds=...): {problem}.")
 
 
-def _ignore(node: pytest.Item, value: object) -> tuple[str, ...]:
+def _strings(node: pytest.Item, value: object, name: str = "ignore") -> tuple[str, ...]:
     entries = (value,) if isinstance(value, str) else value
     if not isinstance(entries, list | tuple) or not all(isinstance(e, str) for e in entries):
-        _fail(node, f"cachesync(ignore=...) must be a string or a list of strings, got {value!r}.")
+        _fail(node, f"cachesync({name}=...) must be a string or a list of strings, got {value!r}.")
     return tuple(entries)
 
 
@@ -181,5 +185,6 @@ def _parse(
         oracle=oracle,
         staleness=_staleness(node, arguments["staleness"]),
         ttl_bounds=_ttl_bounds(node, arguments["ttl_bounds"]),
-        ignore=_ignore(node, arguments["ignore"]),
+        ignore=_strings(node, arguments["ignore"]),
+        allow_connections=_strings(node, arguments["allow_connections"], "allow_connections"),
     )

@@ -57,6 +57,7 @@ class Option:
     choices: tuple[str, ...] = ()
     section: Section = "stores"
     aliases: tuple[str, ...] = ()
+    also: tuple[str, ...] = ()  # more spellings of the flag, e.g. the singular of a list
 
     @property
     def flag(self) -> str:
@@ -186,6 +187,29 @@ class Settings:
         metadata=_option(
             name="allow_remote",
             help="Allow Redis and database hosts that are not loopback or a unix socket.",
+            default=False,
+            parse=_bool,
+            kind="flag",
+        )
+    )
+    allow_hosts: Setting[tuple[str, ...]] = field(
+        metadata=_option(
+            name="allow_hosts",
+            help="Allow exactly this Redis or database host name (a CI service such as 'redis' "
+            "or 'postgres'); repeat --cachesync-allow-host for more (ini: one per line; env: "
+            "comma separated).",
+            default=(),
+            parse=_lines,
+            kind="lines",
+            metavar="HOST",
+            also=("--cachesync-allow-host",),
+        )
+    )
+    keep: Setting[bool] = field(
+        metadata=_option(
+            name="keep",
+            help="Leave the session's keys and rows in real stores at the end, for debugging (by "
+            "default the plugin empties what it claimed).",
             default=False,
             parse=_bool,
             kind="flag",
@@ -395,8 +419,11 @@ def _add(
         )
         parser.addini(ini, option.help, type="bool", default=None)
         return
+    # A list option may be repeated (--cachesync-allow-host a --cachesync-allow-host b).
     group.addoption(
         flag,
+        *(option.also if name == option.name else ()),
+        action="append" if option.kind == "lines" else "store",
         default=None,
         dest=dest,
         metavar=option.metavar,
@@ -421,6 +448,8 @@ def _raw(
 ) -> tuple[object, Source] | None:
     """The value given under ``name`` (the option's own or a former one), parsed."""
     cli = config.getoption("cachesync_" + name, default=None)
+    if isinstance(cli, list):
+        cli = ",".join(cli)
     if cli is not None:
         value = (
             cli if option.kind == "flag" else _parsed(option, str(cli), f"option {flag_of(name)}")

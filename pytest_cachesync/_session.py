@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
     from .stores.redis import KeyspacePlan
+    from .stores.targets import RedisTarget
 
 
 @dataclass
@@ -34,10 +35,9 @@ class Runtime:
     redis_plans: dict[str, KeyspacePlan] = field(default_factory=dict)
 
     @property
-    def redis_url(self) -> str | None:
-        """The URL of the configured Redis server; None for the embedded default."""
-        target = self.settings.redis_url.value
-        return None if target is None else target.url
+    def redis_target(self) -> RedisTarget | None:
+        """The configured Redis server, parsed and judged; None for the embedded default."""
+        return self.settings.redis_url.value
 
     @property
     def redis_plan(self) -> KeyspacePlan:
@@ -47,7 +47,7 @@ class Runtime:
             from .stores.redis import plan_keyspace
 
             plan = self.redis_plans[self.worker.name] = plan_keyspace(
-                self.redis_url,
+                self.redis_target,
                 self.settings.redis_isolation.value,
                 self.worker,
                 self.redis_databases,
@@ -59,28 +59,33 @@ RUNTIME_KEY = pytest.StashKey[Runtime]()
 
 
 def configure(config: pytest.Config, settings: Settings) -> Runtime:
-    """Validate the URLs (no connection) and remember the settings."""
-    allow_remote = settings.allow_remote.value
-    redis_url = settings.redis_url.value
+    """Judge the addresses the clients would dial (no connection) and remember the settings."""
+    redis_target = settings.redis_url.value
     db_url: URL | None = None
-    if redis_url is not None or settings.db_url.value:
-        from .stores.guard import check_db_url, check_redis_url, parse_db_url
+    if redis_target is not None or settings.db_url.value:
+        from .stores.targets import HostPolicy, database_target, judge_redis
 
-        if redis_url is not None:
-            check_redis_url(redis_url.url, allow_remote=allow_remote)
+        policy = HostPolicy(
+            settings.allow_remote.value, frozenset(h.lower() for h in settings.allow_hosts.value)
+        )
+        if redis_target is not None:
+            judge_redis(redis_target, policy)
         if settings.db_url.value:
-            db_url = parse_db_url(settings.db_url.value)
-            check_db_url(db_url, allow_remote=allow_remote)
+            db_url = database_target(settings.db_url.value, policy).url
     runtime = Runtime(settings=settings, worker=current_worker(config), db_url=db_url)
     config.stash[RUNTIME_KEY] = runtime
     return runtime
 
 
 def preflight(config: pytest.Config, runtime: Runtime) -> None:
-    """Claim the stores, reach the servers, refuse foreign keyspaces and databases."""
+    """Claim the stores, reach the servers, refuse foreign keyspaces and databases.
+
+    Every worker's keyspace and database is checked before anything is written anywhere, so a
+    refusal leaves every store exactly as it was.
+    """
     settings = runtime.settings
-    redis_url = runtime.redis_url
-    if redis_url is None and runtime.db_url is None:
+    target = runtime.redis_target
+    if target is None and runtime.db_url is None:
         # Embedded stores private to this process: nothing to claim or reach.
         return
     from .stores.claims import SessionLocks, hold_stores
@@ -88,11 +93,11 @@ def preflight(config: pytest.Config, runtime: Runtime) -> None:
     from .stores.sql import plan_database
 
     workers = planned_workers(config)
-    if redis_url is not None:
-        runtime.redis_databases = server_database_count(redis_url)
+    if target is not None:
+        runtime.redis_databases = server_database_count(target)
     for worker in workers:
         runtime.redis_plans[worker.name] = plan_keyspace(
-            redis_url, settings.redis_isolation.value, worker, runtime.redis_databases
+            target, settings.redis_isolation.value, worker, runtime.redis_databases
         )
     databases = (
         [plan_database(runtime.db_url, worker, None) for worker in workers]
@@ -103,17 +108,23 @@ def preflight(config: pytest.Config, runtime: Runtime) -> None:
         # An xdist worker runs under the claims its controller took for every worker.
         locks = SessionLocks()
         config.add_cleanup(locks.release)
-        hold_stores(locks, redis_url, list(runtime.redis_plans.values()), databases)
-    for index, worker in enumerate(workers):
-        if redis_url is not None:
-            keyspace = RedisKeyspace.on_server(redis_url, runtime.redis_plans[worker.name])
-            try:
-                keyspace.claim(allow_foreign=settings.allow_foreign_redis.value)
-            finally:
-                keyspace.close()
-        if databases:
-            databases[index].preflight()
+        hold_stores(locks, target, list(runtime.redis_plans.values()), databases)
+    keyspaces = (
+        [RedisKeyspace.on_server(target, runtime.redis_plans[w.name]) for w in workers]
+        if target is not None
+        else []
+    )
+    try:
+        for keyspace in keyspaces:
+            keyspace.check(allow_foreign=settings.allow_foreign_redis.value)
+        for database in databases:
+            database.preflight()
+        for keyspace in keyspaces:
+            keyspace.claim()
+    finally:
+        for keyspace in keyspaces:
+            keyspace.close()
     if runtime.worker.name not in runtime.redis_plans:
         runtime.redis_plans[runtime.worker.name] = plan_keyspace(
-            redis_url, settings.redis_isolation.value, runtime.worker, runtime.redis_databases
+            target, settings.redis_isolation.value, runtime.worker, runtime.redis_databases
         )

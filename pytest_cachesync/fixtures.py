@@ -113,12 +113,19 @@ def _cachesync_keyspace(_cachesync_config: pytest.Config) -> Iterator[RedisKeysp
     from .stores.redis import RedisKeyspace
 
     runtime = _cachesync_config.stash[RUNTIME_KEY]
-    url = runtime.redis_url
+    target = runtime.redis_target
     plan = runtime.redis_plan
-    keyspace = RedisKeyspace.embedded(plan) if url is None else RedisKeyspace.on_server(url, plan)
-    keyspace.claim(allow_foreign=runtime.settings.allow_foreign_redis.value)
+    if target is None:
+        keyspace = RedisKeyspace.embedded(plan)
+    else:
+        keyspace = RedisKeyspace.on_server(target, plan)
+    keyspace.check(allow_foreign=runtime.settings.allow_foreign_redis.value)
+    keyspace.claim()
     try:
         yield keyspace
+        if not runtime.settings.keep.value:
+            # A developer's server keeps no test's keys after the session: only the sentinel.
+            keyspace.empty()
     finally:
         keyspace.close()
 
@@ -150,6 +157,31 @@ def _end_test_redis(item: pytest.Item, keyspace: RedisKeyspace) -> None:
     keyspace.mark()
 
 
+def _redis_allowed(runtime: Runtime) -> set[tuple[object, ...]]:
+    """The one Redis database a test may connect to: its own keyspace's (none when embedded)."""
+    target = runtime.redis_target
+    if target is None:
+        return set()
+    db = runtime.redis_plan.db
+    if target.path is not None:
+        return {("unix", target.path, db)}
+    return {("tcp", target.host, target.port, db)}
+
+
+def _guard_redis(item: pytest.Item, runtime: Runtime) -> Callable[[], None]:
+    from .stores.connections import guard_test
+
+    patterns = marker_options(item).allow_connections
+    return guard_test(item, patterns, redis_allowed=_redis_allowed(runtime))
+
+
+def _guard_sql(item: pytest.Item, store: SqlStore) -> Callable[[], None]:
+    from .stores.connections import connect_args, guard_test
+
+    patterns = marker_options(item).allow_connections
+    return guard_test(item, patterns, sql_allowed=[connect_args(store.engine)])
+
+
 @pytest.fixture
 def cachesync_redis(
     _cachesync_config: pytest.Config, _cachesync_keyspace: RedisKeyspace
@@ -164,9 +196,14 @@ def cachesync_redis(
     """
     item = _cachesync_config.stash[CURRENT_ITEM]
     ready, owned = _start_test_redis(item, _cachesync_keyspace)
-    yield ready()
-    if owned:
-        _end_test_redis(item, _cachesync_keyspace)
+    client = ready()
+    end_guard = _guard_redis(item, _cachesync_config.stash[RUNTIME_KEY])
+    yield client
+    try:
+        if owned:
+            _end_test_redis(item, _cachesync_keyspace)
+    finally:
+        end_guard()
 
 
 @pytest.fixture(scope="session")
@@ -218,6 +255,10 @@ def _cachesync_sql(_cachesync_config: pytest.Config) -> Iterator[SqlStore]:
             # Rows a previous session left behind are deleted before the first test.
             tracker.mark_all()
         yield SqlStore(database, engine, tracker, truncator, runtime.settings.db_reset.value)
+        if reuse and not runtime.settings.keep.value:
+            # A kept database keeps its tables, not the last test's rows.
+            tracker.mark_all()
+            truncator.reset()
     finally:
         tracker.uninstall()
         uninstall_events(engine)
@@ -352,9 +393,13 @@ def cachesync_db(_cachesync_config: pytest.Config, _cachesync_sql: SqlStore) -> 
     """
     item = _cachesync_config.stash[CURRENT_ITEM]
     test_sql, owned = _test_sql(item, _cachesync_sql)
+    end_guard = _guard_sql(item, _cachesync_sql)
     yield test_sql.session
-    if owned:
-        _end_test_sql(item, test_sql)
+    try:
+        if owned:
+            _end_test_sql(item, test_sql)
+    finally:
+        end_guard()
 
 
 @pytest.fixture
@@ -382,6 +427,8 @@ def cachesync(
     test_sql, sql_owned = _test_sql(item, _cachesync_sql)
     client = redis_ready()
     runtime = config.stash[RUNTIME_KEY]
+    end_redis_guard = _guard_redis(item, runtime)
+    end_sql_guard = _guard_sql(item, _cachesync_sql)
     yield CacheSync(
         redis=client,
         db=test_sql.get_session,
@@ -399,5 +446,9 @@ def cachesync(
         if sql_owned:
             _end_test_sql(item, test_sql)
     finally:
-        if redis_owned:
-            _end_test_redis(item, keyspace)
+        try:
+            if redis_owned:
+                _end_test_redis(item, keyspace)
+        finally:
+            end_sql_guard()
+            end_redis_guard()

@@ -14,6 +14,7 @@ import contextlib
 from typing import Any
 
 from .redis import RedisKeyspace
+from .targets import RedisTarget
 
 
 def _drop(connection: Any) -> None:
@@ -32,7 +33,7 @@ def _drop(connection: Any) -> None:
     connection._reader = connection._writer = None
 
 
-def loop_bound_pool(url: str, db: int) -> Any:
+def loop_bound_pool(target: RedisTarget, db: int) -> Any:
     import redis.asyncio
 
     from .clients import redis_py_url
@@ -55,7 +56,7 @@ def loop_bound_pool(url: str, db: int) -> Any:
                 _drop(connection)
             self.reset()  # type: ignore[no-untyped-call]
 
-    template = redis.asyncio.ConnectionPool.from_url(redis_py_url(url))
+    template = redis.asyncio.ConnectionPool.from_url(redis_py_url(target.url))
     kwargs = dict(template.connection_kwargs)
     kwargs["db"] = db
     return LoopBoundPool(connection_class=template.connection_class, **kwargs)
@@ -67,11 +68,11 @@ def new_async_client(keyspace: RedisKeyspace) -> Any:
         import fakeredis
 
         return fakeredis.FakeAsyncRedis(server=keyspace.fake_server, db=keyspace.plan.db)
-    if keyspace.url is None:
+    if keyspace.target is None:
         raise RuntimeError("this keyspace was built without a URL; it has no asyncio client")
     import redis.asyncio
 
-    return redis.asyncio.Redis(connection_pool=loop_bound_pool(keyspace.url, keyspace.plan.db))
+    return redis.asyncio.Redis(connection_pool=loop_bound_pool(keyspace.target, keyspace.plan.db))
 
 
 def close_async_client(client: Any) -> None:

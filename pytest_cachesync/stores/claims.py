@@ -31,11 +31,11 @@ from .guard import (
     busy_database_refusal,
     busy_redis_refusal,
     mask_db_url,
-    mask_redis_url,
     unreachable,
 )
-from .redis import KeyspacePlan, pool_for_db
+from .redis import KeyspacePlan
 from .sql import ServerDatabase, SqliteFileDatabase
+from .targets import RedisTarget
 
 CLAIM_NAME_PREFIX = "cachesync-session"
 _ADVISORY_NAMESPACE = "pytest-cachesync test database:"
@@ -121,7 +121,7 @@ class SessionLocks:
         self._db_connections: list[sa.Connection] = []
         self._files: list[tuple[int, Path]] = []
 
-    def claim_redis(self, url: str, plans: Sequence[KeyspacePlan]) -> None:
+    def claim_redis(self, target: RedisTarget, plans: Sequence[KeyspacePlan]) -> None:
         """Name a connection after the keyspaces of ``plans``, refusing any already claimed.
 
         The name is set and the client list read in one MULTI/EXEC, so of two sessions that
@@ -130,7 +130,7 @@ class SessionLocks:
         claims = sorted({claim_of(plan) for plan in plans if plan.mode != "embedded"}, key=str)
         if not claims:
             return
-        pool = pool_for_db(url, claims[0].db)
+        pool = target.pool(claims[0].db)
         self._redis_pool = pool
         client = redis.Redis(connection_pool=pool)
         pipe = client.pipeline(transaction=True)
@@ -140,7 +140,7 @@ class SessionLocks:
         try:
             _, own_id, clients = pipe.execute()
         except redis.ConnectionError as exc:
-            raise unreachable("Redis", mask_redis_url(url), exc) from None
+            raise unreachable("Redis", target.masked, exc) from None
         except redis.ResponseError:
             # CLIENT LIST is not allowed for this user (ACL) or renamed: nothing to see with.
             self._release_redis()
@@ -155,9 +155,9 @@ class SessionLocks:
                 if any(mine.overlaps(theirs) for theirs in other.claims):
                     self._release_redis()
                     raise busy_redis_refusal(
-                        f"Redis {mine.describe()} at {mask_redis_url(url)}",
+                        f"Redis {mine.describe()} at {target.masked}",
                         _redis_holder(other, entry),
-                        mask_redis_url(url),
+                        target.masked,
                     )
 
     def lock_databases(self, databases: Sequence[ServerDatabase]) -> None:
@@ -291,7 +291,7 @@ def _pg_holder(connection: sa.Connection, key: int) -> str:
 
 def hold_stores(
     locks: SessionLocks,
-    redis_url: str | None,
+    redis_target: RedisTarget | None,
     plans: Sequence[KeyspacePlan],
     databases: Sequence[object],
 ) -> None:
@@ -310,5 +310,5 @@ def hold_stores(
     servers = [database for database in databases if isinstance(database, ServerDatabase)]
     if servers:
         locks.lock_databases(servers)
-    if redis_url is not None:
-        locks.claim_redis(redis_url, plans)
+    if redis_target is not None:
+        locks.claim_redis(redis_target, plans)

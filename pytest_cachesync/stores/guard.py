@@ -6,12 +6,8 @@ Every check here runs before the plugin connects anywhere (hosts) or before it w
 
 from __future__ import annotations
 
-import ipaddress
-from urllib.parse import urlsplit
-
 import pytest
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL
 
 from . import targets
 
@@ -25,46 +21,8 @@ def refusal(message: str) -> pytest.UsageError:
     return pytest.UsageError(message)
 
 
-def is_loopback_host(host: str | None) -> bool:
-    """True for an empty host, ``localhost``, 127.0.0.0/8 and ::1; names are never resolved."""
-    if not host:
-        return True
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def mask_db_url(url: str | URL) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def check_redis_url(url: str, *, allow_remote: bool) -> None:
-    """Refuse a malformed URL, or a host that is not loopback unless ``allow_remote``."""
-    parts = urlsplit(url)
-    if parts.scheme not in REDIS_SCHEMES:
-        raise pytest.UsageError(
-            f"cachesync: Redis URL {mask_redis_url(url)!r} must start with redis://, "
-            "rediss://, valkey://, valkeys:// or unix:// (set it with --cachesync-redis-url, "
-            "CACHESYNC_REDIS_URL or the ini key cachesync_redis_url; leave it unset for the "
-            "embedded fakeredis server)."
-        )
-    if parts.scheme == "unix" or allow_remote:
-        return
-    try:
-        host = parts.hostname
-    except ValueError as exc:
-        raise pytest.UsageError(f"cachesync: cannot parse Redis URL: {exc}.") from None
-    if not is_loopback_host(host):
-        raise refusal(
-            f"cachesync refused Redis host {host!r} in {mask_redis_url(url)}: the plugin empties "
-            "the keyspace it tests in, so it only works with a server on this machine "
-            "(localhost, 127.0.0.0/8, ::1 or a unix:// socket) unless you pass "
-            "--cachesync-allow-remote (or CACHESYNC_ALLOW_REMOTE=1, ini "
-            "cachesync_allow_remote = true). Nothing was contacted."
-        )
+    return targets.mask_db_url(url)
 
 
 def redis_db_from_url(url: str) -> int:
@@ -73,35 +31,6 @@ def redis_db_from_url(url: str) -> int:
         return targets.redis_db_from_url(url)
     except ValueError as error:
         raise pytest.UsageError(f"cachesync: {error}.") from None
-
-
-def parse_db_url(url: str) -> URL:
-    try:
-        return make_url(url)
-    except ArgumentError as exc:
-        raise pytest.UsageError(
-            f"cachesync: cannot parse database URL {url!r} ({exc}); give an SQLAlchemy URL such "
-            "as postgresql+psycopg://user@127.0.0.1:5432/app or sqlite:///app.db."
-        ) from None
-
-
-def check_db_url(url: URL, *, allow_remote: bool) -> None:
-    """Refuse a database host that is not loopback or a unix socket unless ``allow_remote``."""
-    if url.get_backend_name() == "sqlite" or allow_remote:
-        return
-    host = url.host
-    query_host = url.query.get("host")
-    if host is None and isinstance(query_host, str):
-        host = query_host
-    if host is None or host.startswith("/") or is_loopback_host(host):
-        return
-    raise refusal(
-        f"cachesync refused database host {host!r} in {mask_db_url(url)}: the plugin creates, "
-        "empties and drops test databases there, so it only works with a server on this machine "
-        "(localhost, 127.0.0.0/8, ::1 or a unix socket) unless you pass --cachesync-allow-remote "
-        "(or CACHESYNC_ALLOW_REMOTE=1, ini cachesync_allow_remote = true). "
-        "Nothing was contacted."
-    )
 
 
 def foreign_redis_refusal(where: str, key_count: int) -> pytest.UsageError:

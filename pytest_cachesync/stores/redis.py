@@ -19,8 +19,8 @@ from pytest_cachesync._options import RedisIsolation
 from pytest_cachesync._workers import Worker
 from pytest_cachesync.clock.ttl import glob_for_prefix
 
-from .clients import redis_py_url
-from .guard import foreign_redis_refusal, mask_redis_url, redis_db_from_url, unreachable
+from .guard import foreign_redis_refusal, unreachable
+from .targets import RedisTarget
 
 SENTINEL_KEY = "cachesync:sentinel"
 SENTINEL_VALUE = b"pytest-cachesync test keyspace; the plugin empties it before every test"
@@ -49,21 +49,15 @@ def worker_prefix(worker: Worker) -> str:
     return f"cachesync:{worker.name}:"
 
 
-def pool_for_db(url: str, db: int) -> redis.ConnectionPool:
-    template = redis.ConnectionPool.from_url(redis_py_url(url))
-    kwargs = dict(template.connection_kwargs)
-    kwargs["db"] = db
-    return redis.ConnectionPool(connection_class=template.connection_class, **kwargs)
-
-
-def server_database_count(url: str) -> int:
+def server_database_count(target: RedisTarget) -> int:
     """Databases the server offers (CONFIG GET databases, else the highest SELECT that works)."""
-    client = redis.Redis(connection_pool=pool_for_db(url, redis_db_from_url(url)))
+    client = redis.Redis(connection_pool=target.pool())
     try:
         try:
             client.ping()
-        except redis.ConnectionError as exc:
-            raise unreachable("Redis", mask_redis_url(url), exc) from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # rediss:// against a plain server times out in the TLS handshake.
+            raise unreachable("Redis", target.masked, exc) from None
         try:
             reply: dict[Any, Any] = client.config_get("databases")
             return int(str(reply.get("databases") or reply.get(b"databases") or 0))
@@ -83,13 +77,13 @@ def server_database_count(url: str) -> int:
 
 
 def plan_keyspace(
-    url: str | None, isolation: RedisIsolation, worker: Worker, databases: int | None
+    target: RedisTarget | None, isolation: RedisIsolation, worker: Worker, databases: int | None
 ) -> KeyspacePlan:
     """Keyspace of ``worker``: db base+index when the server has them, else a prefix."""
-    if url is None:
+    if target is None:
         prefix = worker_prefix(worker) if isolation == "prefix" else ""
         return KeyspacePlan("embedded", 0, prefix)
-    base = redis_db_from_url(url)
+    base = target.db
     if isolation == "prefix" or (isolation == "auto" and not worker.is_xdist):
         if isolation == "prefix":
             return KeyspacePlan("prefix", base, worker_prefix(worker))
@@ -159,12 +153,12 @@ class RedisKeyspace:
         where: str,
         *,
         fake_server: Any = None,
-        url: str | None = None,
+        target: RedisTarget | None = None,
     ) -> None:
         self.client = client
         self.plan = plan
         self.where = where
-        self.url = url
+        self.target = target
         self._fake_server = fake_server
         self._own = _DeferredReplies(client.connection_pool) if fake_server is None else None
 
@@ -182,12 +176,12 @@ class RedisKeyspace:
         return cls(client, plan, "embedded fakeredis", fake_server=server)
 
     @classmethod
-    def on_server(cls, url: str, plan: KeyspacePlan) -> RedisKeyspace:
-        client = redis.Redis(connection_pool=pool_for_db(url, plan.db))
-        where = f"Redis database {plan.db} at {mask_redis_url(url)}"
+    def on_server(cls, target: RedisTarget, plan: KeyspacePlan) -> RedisKeyspace:
+        client = redis.Redis(connection_pool=target.pool(plan.db))
+        where = f"Redis database {plan.db} at {target.masked}"
         if plan.mode == "prefix":
             where += f" (keys under {plan.prefix!r})"
-        return cls(client, plan, where, url=url)
+        return cls(client, plan, where, target=target)
 
     @property
     def key_prefix(self) -> str:
@@ -198,18 +192,38 @@ class RedisKeyspace:
         """The embedded fakeredis server (None on a real one): other clients may share it."""
         return self._fake_server
 
-    def claim(self, *, allow_foreign: bool) -> None:
-        """Refuse a database holding keys the plugin did not write, else mark it as a test's."""
+    @property
+    def sentinel(self) -> str:
+        """The claim's mark: inside the prefix in prefix mode, so it licenses nothing outside."""
+        return self.plan.prefix + SENTINEL_KEY
+
+    def check(self, *, allow_foreign: bool) -> None:
+        """Refuse a keyspace holding keys the plugin did not write; writes nothing.
+
+        In db mode the whole database is the keyspace: only a database whose sole mark is the
+        db-mode sentinel (not one of a prefix-mode claim) is taken as a test's. In prefix mode
+        only the keys under the prefix are the keyspace.
+        """
         if self.plan.mode == "embedded":
             return
         try:
-            has_sentinel = bool(self.client.exists(SENTINEL_KEY))
-            size = int(self.client.dbsize())
+            has_sentinel = bool(self.client.exists(self.sentinel))
+            size = int(self.client.dbsize()) if self.plan.mode == "db" else len(self._prefixed())
         except redis.ConnectionError as exc:
+            raise unreachable("Redis", self.where, exc) from None
+        except redis.RedisError as exc:
             raise unreachable("Redis", self.where, exc) from None
         if size and not has_sentinel and not allow_foreign:
             raise foreign_redis_refusal(self.where, size)
-        self.client.set(SENTINEL_KEY, SENTINEL_VALUE)
+
+    def claim(self) -> None:
+        """Mark the keyspace as a test's (after every worker's keyspace passed ``check``)."""
+        if self.plan.mode != "embedded":
+            self.client.set(self.sentinel, SENTINEL_VALUE)
+
+    def _prefixed(self) -> list[bytes]:
+        pattern = glob_for_prefix(self.plan.prefix)
+        return list(self.client.scan_iter(match=pattern, count=_SCAN_BATCH))
 
     def reset(self) -> None:
         """Empty this keyspace (its whole database, or every key under its prefix)."""
@@ -255,21 +269,32 @@ class RedisKeyspace:
     def keys(self) -> list[bytes]:
         """Keys of this keyspace (under the prefix in prefix mode), sentinel excluded."""
         pattern = glob_for_prefix(self.plan.prefix)
+        sentinel = self.sentinel.encode()
         return [
             key
             for key in self.client.scan_iter(match=pattern, count=_SCAN_BATCH)
-            if key != SENTINEL_KEY.encode()
+            if key != sentinel
         ]
 
     def _unlink_prefixed(self) -> None:
+        # The prefix's sentinel stays for the whole session: the claim is never left unmarked.
         pattern = glob_for_prefix(self.plan.prefix)
+        sentinel = self.sentinel.encode()
         cursor = 0
         while True:
-            cursor, batch = self.client.scan(cursor, match=pattern, count=_SCAN_BATCH)
+            cursor, found = self.client.scan(cursor, match=pattern, count=_SCAN_BATCH)
+            batch = [key for key in found if key != sentinel]
             if batch:
                 self.client.unlink(*batch)
             if cursor == 0:
                 return
+
+    def empty(self) -> None:
+        """Leave only the claim's sentinel: what a session leaves behind on a real server."""
+        if self.plan.mode == "embedded":
+            return
+        self.reset()
+        self.claim()
 
     def close(self) -> None:
         if self._own is not None:

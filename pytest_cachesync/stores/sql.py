@@ -13,7 +13,7 @@ from typing import Protocol
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from pytest_cachesync._workers import Worker
@@ -67,6 +67,10 @@ def _has_marker(url: URL) -> bool:
     try:
         with engine.connect() as conn:
             return sa.inspect(conn).has_table(MARKER_TABLE)
+    except DatabaseError:
+        if url.get_backend_name() == "sqlite":
+            return False  # not a SQLite database at all: someone else's file
+        raise
     finally:
         engine.dispose()
 
@@ -119,6 +123,10 @@ class ServerDatabase:
     def _admin(self) -> sa.Engine:
         return sa.create_engine(self.admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
 
+    def _quoted(self, engine: sa.Engine, name: str | None = None) -> str:
+        """A database name as an identifier: quoted by the dialect, never spliced by hand."""
+        return str(engine.dialect.identifier_preparer.quote_identifier(name or self.name))
+
     def admin_engine(self) -> sa.Engine:
         """An autocommit engine on the server's maintenance database (for DDL on databases)."""
         return self._admin()
@@ -149,7 +157,7 @@ class ServerDatabase:
     def preflight(self) -> None:
         if self._exists() and not _has_marker(self.url):
             raise foreign_database_refusal(
-                self.name, mask_db_url(self.url), f'DROP DATABASE "{self.name}"'
+                self.name, mask_db_url(self.url), f"DROP DATABASE {self._quoted(self._admin())}"
             )
 
     def create(self, *, reuse: bool, template: str | None = None) -> bool:
@@ -157,19 +165,20 @@ class ServerDatabase:
         exists = self._exists()
         if exists and not _has_marker(self.url):
             raise foreign_database_refusal(
-                self.name, mask_db_url(self.url), f'DROP DATABASE "{self.name}"'
+                self.name, mask_db_url(self.url), f"DROP DATABASE {self._quoted(self._admin())}"
             )
         if exists and reuse:
             return True
         engine = self._admin()
+        name = self._quoted(engine)
         try:
             with engine.connect() as conn:
                 if exists:
-                    conn.exec_driver_sql(f'DROP DATABASE "{self.name}" WITH (FORCE)')
-                copy = f' TEMPLATE "{template}"' if template else ""
-                conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"{copy}')
+                    conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+                copy = f" TEMPLATE {self._quoted(engine, template)}" if template else ""
+                conn.exec_driver_sql(f"CREATE DATABASE {name}{copy}")
                 # A test database needs no durability: commits need not wait for the WAL flush.
-                conn.exec_driver_sql(f'ALTER DATABASE "{self.name}" SET synchronous_commit = off')
+                conn.exec_driver_sql(f"ALTER DATABASE {name} SET synchronous_commit = off")
         finally:
             engine.dispose()
         if template is None:
@@ -181,7 +190,7 @@ class ServerDatabase:
         engine = self._admin()
         try:
             with engine.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {self._quoted(engine)} WITH (FORCE)")
         finally:
             engine.dispose()
 

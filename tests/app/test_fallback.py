@@ -91,6 +91,8 @@ def _cache_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]
     ]
 
 
+# The app is pointed at a server that is not the test's on purpose: a dead port.
+@pytest.mark.cachesync(allow_connections=["redis://localhost:6409/*"])
 def test_unreachable_redis_falls_back_with_one_warning_per_request(
     db_bind: sa.Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -123,6 +125,7 @@ def test_unreachable_redis_falls_back_with_one_warning_per_request(
     assert health.get_json()["status"] == "unavailable"
 
 
+@pytest.mark.cachesync(allow_connections=[f"redis://*:{PORT}/*"])
 def test_redis_outage_and_recovery_serve_no_stale_value(
     fragile_app: Flask, throwaway_redis: ThrowawayRedis, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -174,13 +174,17 @@ def test_the_option_routes_a_cache_the_app_factory_initialises(pytester: pytest.
     result.stdout.fnmatch_lines(["*FAILED test_app.py::test_memoized_read_after_write*"])
 
 
-def test_unrouted_cache_goes_to_the_production_url(pytester: pytest.Pytester) -> None:
-    # What the routed runs above are compared with: Flask-Caching logs the failed commands
-    # and serves uncached.
+def test_unrouted_cache_is_refused_before_it_reaches_the_production_url(
+    pytester: pytest.Pytester,
+) -> None:
+    # What the routed runs above are compared with: Flask-Caching swallows the refused
+    # connection and serves uncached, and the test still fails, naming the address.
     _write(pytester, "")
-    result = pytester.runpytest("-p", "no:randomly", "-k", "test_cached_view", "-rP")
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*connecting to production-redis.invalid:6379*"])
+    result = pytester.runpytest("-p", "no:randomly", "-k", "test_cached_view")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*cachesync refused a Redis connection to redis://production-redis.invalid:6379/*"]
+    )
 
 
 def test_prefix_isolation_prefixes_the_cache_keys(pytester: pytest.Pytester) -> None:

@@ -11,10 +11,15 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg  # noqa: F401 - see below
 import pytest
 from sqlalchemy.engine import make_url
 
 from pytest_cachesync.stores.guard import redis_db_from_url
+
+# psycopg is imported here, once, by the outer run: pytester forgets the modules an inner run
+# imported, and psycopg imported again beside its compiled part, which stays, raises errors
+# that are no longer its own exception classes (SQLAlchemy cannot wrap them).
 
 REAL_REDIS_URL = os.environ.get("CACHESYNC_REDIS_URL") or None
 REAL_DB_URL = os.environ.get("CACHESYNC_DB_URL") or None

@@ -224,9 +224,15 @@ def test_truncate_a_failed_test_keeps_its_rows_when_the_session_stops(
     kept = ["--cachesync-reuse-db"]
     if backend.db_url is None:
         kept.append("--cachesync-db-url=sqlite:///app.db")
+    stopped = pytester.runpytest(
+        "-p", "no:randomly", "-x", *kept, "--cachesync-keep", "-k", "not look"
+    )
+    stopped.assert_outcomes(passed=1, failed=1)
+    pytester.runpytest(*kept, "--cachesync-keep", "-k", "look").assert_outcomes(passed=1)
+    # Without --cachesync-keep a session leaves its kept database without rows.
     stopped = pytester.runpytest("-p", "no:randomly", "-x", *kept, "-k", "not look")
     stopped.assert_outcomes(passed=1, failed=1)
-    pytester.runpytest(*kept, "-k", "look").assert_outcomes(passed=1)
+    pytester.runpytest(*kept, "-k", "look").assert_outcomes(failed=1)
     # Without --cachesync-reuse-db the database starts afresh: the look finds nothing.
     pytester.runpytest(*kept[1:], "-k", "look").assert_outcomes(failed=1)
 

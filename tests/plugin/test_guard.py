@@ -120,9 +120,12 @@ def test_foreign_redis_keys_are_refused_and_untouched(
     owner.set("cachesync:main:customer:2", "bob")
     pytester.makepyfile(WRITER)
     result = pytester.runpytest(f"--cachesync-redis-isolation={isolation}")
+    # In prefix mode the keyspace is the prefix: only the key under it counts, and the key
+    # outside it is never touched, even when the foreign keys inside may be deleted.
+    count = 2 if isolation == "db" else 1
     _assert_refused_once(
         result,
-        "cachesync refused to empty Redis database *: it holds 2 key(s) and no test "
+        f"cachesync refused to empty Redis database *: it holds {count} key(s) and no test "
         "sentinel*--cachesync-allow-foreign-redis*No key was touched.",
     )
     assert sorted(owner.keys("*")) == [b"cachesync:main:customer:2", b"customer:1"]
@@ -130,6 +133,8 @@ def test_foreign_redis_keys_are_refused_and_untouched(
         f"--cachesync-redis-isolation={isolation}", "--cachesync-allow-foreign-redis"
     )
     result.assert_outcomes(passed=1)
+    if isolation == "prefix":
+        assert owner.get("customer:1") == b"alice"
     # Claimed: later runs need no override.
     pytester.runpytest(f"--cachesync-redis-isolation={isolation}").assert_outcomes(passed=1)
 
@@ -163,7 +168,8 @@ def test_sentinel_marks_the_database_between_tests_even_when_the_process_dies(
     pytester: pytest.Pytester, owner: redis.Redis
 ) -> None:
     pytester.makepyfile(**SENTINEL_THEN_DEATH)
-    died = pytester.runpytest_subprocess("-p", "no:randomly")
+    # --cachesync-keep: the session's end would otherwise empty the keyspace before the death.
+    died = pytester.runpytest_subprocess("-p", "no:randomly", "--cachesync-keep")
     assert died.ret == 3, died.stdout.str()
     # The sentinel was sent after test_second without waiting for its reply, then the
     # process died: the server still has it, so the next run knows the keys are a test's.
@@ -194,6 +200,8 @@ def test_foreign_keys_in_a_second_worker_db_are_refused_under_xdist(
         result = pytester.runpytest("-n", "2")
         _assert_refused_once(result, "cachesync refused to empty Redis database *")
         assert second.get("invoice:9") == b"due"
+        # Every worker's keyspace is checked before any is marked: not even a sentinel.
+        assert base.dbsize() == 0
     finally:
         second.flushdb()
         base.flushdb()
@@ -231,3 +239,73 @@ def test_foreign_postgres_database_is_refused_and_untouched(
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@needs_real_redis
+def test_a_prefix_claim_never_licenses_emptying_the_database(
+    pytester: pytest.Pytester, owner: redis.Redis
+) -> None:
+    for n in range(3):
+        owner.set(f"customer:{n}", "kept")
+    pytester.makepyfile(WRITER)
+    pytester.runpytest("--cachesync-redis-isolation=prefix").assert_outcomes(passed=1)
+    result = pytester.runpytest("--cachesync-redis-isolation=db")
+    _assert_refused_once(result, "cachesync refused to empty Redis database *No key was touched.")
+    assert owner.mget([f"customer:{n}" for n in range(3)]) == [b"kept"] * 3
+
+
+@needs_real_redis
+@pytest.mark.parametrize("isolation", ["db", "prefix"])
+def test_a_session_leaves_only_its_sentinel_unless_kept(
+    pytester: pytest.Pytester, owner: redis.Redis, isolation: str
+) -> None:
+    if isolation == "prefix":
+        owner.set("customer:1", "kept")
+    pytester.makepyfile(WRITER)
+    option = f"--cachesync-redis-isolation={isolation}"
+    pytester.runpytest(option).assert_outcomes(passed=1)
+    left = sorted(key for key in owner.keys("*") if key != b"customer:1")
+    assert left == [
+        b"cachesync:main:cachesync:sentinel" if isolation == "prefix" else b"cachesync:sentinel"
+    ]
+    pytester.runpytest(option, "--cachesync-keep").assert_outcomes(passed=1)
+    assert any(key.endswith(b"k") for key in owner.keys("*"))
+    if isolation == "prefix":
+        assert owner.get("customer:1") == b"kept"
+
+
+def test_a_file_that_is_not_sqlite_at_the_test_database_path_is_refused(
+    pytester: pytest.Pytester, default_backend: None
+) -> None:
+    kept = pytester.path / "test_app.db"
+    kept.write_bytes(b"quarterly numbers, not a database\n" * 100)
+    pytester.makepyfile(WRITER)
+    result = pytester.runpytest(f"--cachesync-db-url=sqlite:///{pytester.path / 'app.db'}")
+    _assert_refused_once(
+        result, "cachesync refused to use the existing database*No row was touched."
+    )
+    assert kept.read_bytes() == b"quarterly numbers, not a database\n" * 100
+
+
+@needs_real_redis
+def test_rediss_against_a_plain_server_is_one_clean_error(
+    pytester: pytest.Pytester, backend: Backend
+) -> None:
+    assert backend.redis_url is not None
+    pytester.makepyfile(WRITER)
+    url = "rediss://" + backend.redis_url.removeprefix("redis://")
+    _assert_refused_once(
+        pytester.runpytest(f"--cachesync-redis-url={url}"), "cachesync cannot reach Redis at *"
+    )
+
+
+@needs_real_db
+def test_a_database_name_that_needs_quoting_is_quoted(
+    pytester: pytest.Pytester, backend: Backend
+) -> None:
+    assert backend.db_url is not None
+    url = make_url(backend.db_url)
+    odd = url.set(database=f'{url.database}_Odd "name; DROP')
+    pytester.makepyfile(WRITER)
+    result = pytester.runpytest(f"--cachesync-db-url={odd.render_as_string(hide_password=False)}")
+    result.assert_outcomes(passed=1)

@@ -215,3 +215,44 @@ def test_former_strict_names_still_work_with_a_deprecation_warning(
             "*PytestDeprecationWarning: *cachesync(strict=...) is now oracle=...",
         ]
     )
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [("cli", "allow-hosts=redis,postgres (cli)"), ("env", "allow-hosts=redis,postgres (env)")],
+)
+def test_allowed_hosts_repeat_on_the_command_line_and_split_in_env(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, source: str, expected: str
+) -> None:
+    pytester.makepyfile(PROBE)
+    pytester.makeini("[pytest]\ncachesync_allow_hosts =\n    cache\n")
+    args: list[str] = []
+    if source == "cli":
+        args = ["--cachesync-allow-host", "redis", "--cachesync-allow-host=postgres"]
+    else:
+        monkeypatch.setenv("CACHESYNC_ALLOW_HOSTS", "redis, postgres")
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"cachesync: *{expected}*"])
+
+
+def test_allowed_hosts_from_ini_one_per_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(PROBE)
+    pytester.makeini("[pytest]\ncachesync_allow_hosts =\n    redis\n    postgres\n")
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["cachesync: *allow-hosts=redis,postgres (ini)*"])
+
+
+def test_an_allowed_host_lets_exactly_that_name_through(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(PROBE)
+    result = pytester.runpytest(
+        "--cachesync-redis-url=redis://cache.invalid:6379/0",
+        "--cachesync-allow-host=redis",
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: cachesync refused Redis host 'cache.invalid'*"
+            "--cachesync-allow-host cache.invalid*"
+        ]
+    )

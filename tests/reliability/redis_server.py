@@ -13,6 +13,8 @@ from contextlib import contextmanager
 import redis
 
 PORTS = range(6420, 6440)
+# What a test that connects to one names in @pytest.mark.cachesync(allow_connections=...).
+THROWAWAY_REDIS = "redis://127.0.0.1:64[23]?/*"
 _START_TIMEOUT_SECONDS = 10.0
 
 

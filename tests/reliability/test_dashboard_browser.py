@@ -24,9 +24,10 @@ from sample_app import create_app
 from sample_app.cache import get_cache
 
 from .figures import ARTIFACTS, Figures
-from .redis_server import redis_server_binary, throwaway_redis
+from .redis_server import THROWAWAY_REDIS, redis_server_binary, throwaway_redis
 
-pytestmark = pytest.mark.cachesync(db_reset="truncate")
+# The app talks to a throwaway redis-server of the test's own, not to the test's keyspace.
+pytestmark = pytest.mark.cachesync(db_reset="truncate", allow_connections=[THROWAWAY_REDIS])
 
 SERVER_PORTS = range(5200, 5220)
 SCREENSHOT = ARTIFACTS / "dashboard.png"

@@ -27,7 +27,10 @@ from sample_app.db import get_session
 from sample_app.models import SPOT_AVAILABLE, ParkingSpot
 
 from .figures import Figures
-from .redis_server import ThrowawayRedis, redis_server_binary, throwaway_redis
+from .redis_server import THROWAWAY_REDIS, ThrowawayRedis, redis_server_binary, throwaway_redis
+
+# The app under fault talks to a throwaway redis-server of the test's own.
+pytestmark = pytest.mark.cachesync(allow_connections=[THROWAWAY_REDIS])
 
 SOCKET_TIMEOUT = 0.2
 # A request skips Redis after its first failure, so it costs about one timeout at most; the

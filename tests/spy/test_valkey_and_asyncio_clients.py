@@ -16,8 +16,7 @@ from pytest_cachesync.staleness.async_spy import AsyncTap
 from pytest_cachesync.staleness.bypass import Bypass
 from pytest_cachesync.staleness.spy import FILL, HIT, MISS, RedisSpy
 from pytest_cachesync.stores.clients import redis_py_url
-from pytest_cachesync.stores.guard import check_redis_url
-from pytest_cachesync.stores.redis import pool_for_db
+from pytest_cachesync.stores.targets import HostPolicy, redis_target
 
 
 def effects(spy: RedisSpy) -> list[tuple[str, str, bool]]:
@@ -61,11 +60,12 @@ def test_the_clock_names_what_to_pass_for_an_asyncio_client() -> None:
 
 
 def test_valkey_urls_are_accepted_and_spoken_as_redis() -> None:
-    check_redis_url("valkey://127.0.0.1:6379/3", allow_remote=False)
-    check_redis_url("valkeys://127.0.0.1:6380/0", allow_remote=False)
+    local = HostPolicy()
+    assert redis_target("valkey://127.0.0.1:6379/3", local).db == 3
+    assert redis_target("valkeys://127.0.0.1:6380/0", local).port == 6380
     assert redis_py_url("valkeys://u:p@127.0.0.1:1/2") == "rediss://u:p@127.0.0.1:1/2"
     assert redis_py_url("redis://127.0.0.1/2") == "redis://127.0.0.1/2"
-    pool = pool_for_db("valkey://127.0.0.1:6390/3", 5)
+    pool = redis_target("valkey://127.0.0.1:6390/3", local).pool(5)
     assert pool.connection_kwargs["db"] == 5
     assert pool.connection_kwargs["port"] == 6390
 

@@ -1,0 +1,194 @@
+"""No other store during a test: a Redis or SQL connection to anything but the test's is refused.
+
+An app client the user forgot to route (a module-level ``redis.Redis()``, an engine made from a
+production URL) would otherwise write to a real server while the test passes. While a test uses
+the plugin's Redis, every new redis-py connection is checked before its socket opens; while it
+uses the plugin's SQL store, every new DBAPI connection of any SQLAlchemy engine is checked
+before the driver connects. A refusal raises in the app (an exception no ``except RedisError``
+swallows) and is recorded, so the test fails at teardown even if the app swallowed it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+ROUTING_HINT = (
+    "Route the app to the test's stores: hand it cachesync.redis / cachesync.bind in the app "
+    "fixture, or list its module-level client in cachesync_redis_targets (module:attr). If the "
+    "test really must reach it, name it in @pytest.mark.cachesync(allow_connections=[...])."
+)
+
+
+class ForeignConnectionRefused(Exception):
+    """Raised where the app opens a connection to a store that is not the test's."""
+
+
+@dataclass
+class ConnectionPolicy:
+    """What one test may connect to; ``refused`` collects what it tried beyond that."""
+
+    nodeid: str
+    redis_allowed: set[tuple[object, ...]] | None  # None: Redis is not guarded in this test
+    sql_allowed: list[tuple[tuple[Any, ...], dict[str, Any]]] | None
+    patterns: tuple[str, ...] = ()
+    refused: list[str] = field(default_factory=list)
+
+    def permits(self, address: str) -> bool:
+        return any(fnmatch.fnmatchcase(address, pattern) for pattern in self.patterns)
+
+    def refuse(self, address: str, kind: str) -> ForeignConnectionRefused:
+        message = (
+            f"cachesync refused a {kind} connection to {address} during {self.nodeid}: it is "
+            f"not one of the test's stores. {ROUTING_HINT}"
+        )
+        self.refused.append(message)
+        return ForeignConnectionRefused(message)
+
+
+def _is_fake(connection: object) -> bool:
+    return any(cls.__module__.startswith("fakeredis") for cls in type(connection).__mro__)
+
+
+def redis_address(connection: Any) -> tuple[tuple[object, ...], str]:
+    """The identity and the printable ``redis://HOST:PORT/DB`` of a redis-py connection."""
+    db = getattr(connection, "db", 0)
+    path = getattr(connection, "path", None)
+    if path:
+        return ("unix", path, db), f"unix://{path}?db={db}"
+    host, port = getattr(connection, "host", "localhost"), getattr(connection, "port", 6379)
+    shown = f"[{host}]" if ":" in str(host) else host
+    return ("tcp", host, int(port), db), f"redis://{shown}:{port}/{db}"
+
+
+def sql_address(dialect: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]) -> str:
+    """A printable URL of a DBAPI connection about to open; it never carries a password."""
+    if dialect.name == "sqlite":
+        return f"sqlite:///{cargs[0] if cargs else cparams.get('database', '')}"
+    host = cparams.get("host") or "(default socket)"
+    port = f":{cparams['port']}" if cparams.get("port") else ""
+    user = f"{cparams['user']}@" if cparams.get("user") else ""
+    database = cparams.get("dbname") or cparams.get("database") or ""
+    return f"{dialect.name}://{user}{host}{port}/{database}"
+
+
+def install(policy: ConnectionPolicy) -> Callable[[], None]:
+    """Guard new connections for one test; the call returned removes the guard."""
+    undo: list[Callable[[], None]] = []
+    if policy.redis_allowed is not None:
+        undo.append(_guard_redis(policy))
+    if policy.sql_allowed is not None:
+        undo.append(_guard_sql(policy))
+
+    def uninstall() -> None:
+        for step in reversed(undo):
+            step()
+
+    return uninstall
+
+
+def _guard_redis(policy: ConnectionPolicy) -> Callable[[], None]:
+    from redis.connection import AbstractConnection
+
+    original = AbstractConnection.connect_check_health
+    allowed = policy.redis_allowed or set()
+
+    def connect_check_health(self: Any, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        if not self._sock and not _is_fake(self):
+            identity, shown = redis_address(self)
+            if identity not in allowed and not policy.permits(shown):
+                raise policy.refuse(shown, "Redis")
+        return original(self, *args, **kwargs)
+
+    AbstractConnection.connect_check_health = connect_check_health  # type: ignore[method-assign]
+
+    def restore() -> None:
+        AbstractConnection.connect_check_health = original  # type: ignore[method-assign]
+
+    return restore
+
+
+def _guard_sql(policy: ConnectionPolicy) -> Callable[[], None]:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    allowed = policy.sql_allowed or []
+
+    def do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> None:
+        __tracebackhide__ = True  # its arguments hold the password
+        if (tuple(cargs), _plain(dict(cparams))) in allowed:
+            return
+        shown = sql_address(dialect, tuple(cargs), dict(cparams))
+        if shown in ("sqlite:///:memory:", "sqlite:///") or policy.permits(shown):
+            return  # an in-memory SQLite database is nobody's store
+        raise policy.refuse(shown, "SQL")
+
+    event.listen(Engine, "do_connect", do_connect)
+
+    def remove() -> None:
+        event.remove(Engine, "do_connect", do_connect)
+
+    return remove
+
+
+def _plain(cparams: dict[str, Any]) -> dict[str, Any]:
+    # Drivers also get per-engine objects (psycopg's adapters map): the address is in the rest.
+    return {k: v for k, v in cparams.items() if isinstance(v, str | int | float | bool | None)}
+
+
+def connect_args(engine: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """What ``engine`` hands its driver: an allowed connection is one that hands the same."""
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+    return tuple(cargs), _plain(dict(cparams))
+
+
+def fail_if_refused(policy: ConnectionPolicy) -> None:
+    if policy.refused:
+        pytest.fail("\n".join(dict.fromkeys(policy.refused)), pytrace=False)
+
+
+@dataclass
+class _TestGuard:
+    policy: ConnectionPolicy
+    parts: int = 0
+
+
+_GUARD = pytest.StashKey[_TestGuard]()
+
+
+def guard_test(
+    item: pytest.Item,
+    patterns: tuple[str, ...],
+    *,
+    redis_allowed: set[tuple[object, ...]] | None = None,
+    sql_allowed: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = None,
+) -> Callable[[], None]:
+    """Guard the kinds of ``item``'s connections not guarded yet (several fixtures ask); the
+    call returned ends that part, and the last one fails the test if it reached for another
+    store."""
+    guard = item.stash.get(_GUARD, None)
+    if guard is None:
+        guard = item.stash[_GUARD] = _TestGuard(ConnectionPolicy(item.nodeid, None, None, patterns))
+    policy = guard.policy
+    new_redis = redis_allowed if policy.redis_allowed is None else None
+    new_sql = sql_allowed if policy.sql_allowed is None else None
+    if new_redis is not None:
+        policy.redis_allowed = new_redis
+    if new_sql is not None:
+        policy.sql_allowed = new_sql
+    uninstall = install(ConnectionPolicy(item.nodeid, new_redis, new_sql, patterns, policy.refused))
+    guard.parts += 1
+
+    def end() -> None:
+        uninstall()
+        guard.parts -= 1
+        if guard.parts == 0:
+            del item.stash[_GUARD]
+            fail_if_refused(policy)
+
+    return end

@@ -1,0 +1,105 @@
+"""During a test that uses the plugin's stores, no other Redis or SQL store is reached."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import Backend
+
+APP = """
+import pytest
+import redis
+import sqlalchemy as sa
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+# What an app forgot to route: clients made at import, before any fixture ran.
+APP_REDIS = redis.Redis(port=6, db=3, retry=Retry(NoBackoff(), 0), socket_connect_timeout=0.2)
+PROD = sa.create_engine("postgresql+psycopg://app:s3cret@127.0.0.1:6/prod")
+"""
+
+
+def test_an_unrouted_redis_client_fails_the_test_naming_the_address(
+    pytester: pytest.Pytester, backend: Backend
+) -> None:
+    pytester.makepyfile(
+        APP
+        + """
+def test_writes_to_the_real_one(cachesync):
+    APP_REDIS.set("x", 1)
+
+def test_swallows_the_error(cachesync):
+    try:
+        APP_REDIS.get("x")
+    except Exception:
+        pass
+
+def test_only_the_plugins_redis(cachesync_redis):
+    APP_REDIS.get("x")
+"""
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    # The swallowed refusal still fails the test: at teardown (its call itself passed).
+    result.assert_outcomes(passed=1, failed=2, errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*cachesync refused a Redis connection to redis://localhost:6/3 during *"
+            "test_writes_to_the_real_one*cachesync_redis_targets*allow_connections*"
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_an_engine_on_another_database_is_refused_without_showing_its_password(
+    pytester: pytest.Pytester, backend: Backend
+) -> None:
+    pytester.makepyfile(
+        APP
+        + """
+def test_reads_production(cachesync):
+    with PROD.connect():
+        pass
+
+def test_a_second_engine_on_the_test_database_is_fine(cachesync):
+    engine = sa.create_engine(cachesync.engine.url)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+    engine.dispose()
+
+def test_redis_only_tests_keep_their_own_sqlite(cachesync_redis, tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'own.db'}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+    engine.dispose()
+"""
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=2, failed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*cachesync refused a SQL connection to postgresql://app@127.0.0.1:6/prod during*"]
+    )
+    assert "s3cret" not in result.stdout.str()
+
+
+def test_fakeredis_clients_and_named_stores_are_allowed(
+    pytester: pytest.Pytester, backend: Backend
+) -> None:
+    pytester.makepyfile(
+        APP
+        + """
+import fakeredis
+
+def test_fakeredis_of_its_own(cachesync):
+    fakeredis.FakeRedis().set("k", 1)
+
+@pytest.mark.cachesync(allow_connections=["redis://localhost:6/*"])
+def test_named(cachesync):
+    with pytest.raises(redis.ConnectionError):
+        APP_REDIS.get("x")
+
+def test_outside_the_plugin_nothing_is_guarded():
+    with pytest.raises(redis.ConnectionError):
+        APP_REDIS.get("x")
+"""
+    )
+    pytester.runpytest().assert_outcomes(passed=3)

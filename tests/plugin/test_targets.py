@@ -1,0 +1,147 @@
+"""The address a client will really connect to, judged from every place its client reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_cachesync.stores.targets import HostPolicy, database_target, redis_target
+
+LOCAL = HostPolicy()
+PG = "postgresql+psycopg://postgres@"
+
+REMOTE_REDIS_URLS = [
+    ("redis://10.255.255.1:6379/0", "10.255.255.1"),
+    ("redis:///5?host=10.255.255.1", "10.255.255.1"),
+    ("redis://?host=10.255.255.1&port=6379", "10.255.255.1"),
+    ("rediss://10.255.255.1/0", "10.255.255.1"),
+    ("redis://localhost./0", "localhost."),
+    ("redis://127.1/0", "127.1"),
+    ("redis://2130706433/0", "2130706433"),
+    ("redis://0x7f000001/0", "0x7f000001"),
+    ("redis://[::ffff:10.255.255.1]/0", "::ffff:10.255.255.1"),
+    ("redis://0.0.0.0/0", "0.0.0.0"),
+    ("redis://redis/0", "redis"),
+    ("redis://user:secret@10.255.255.1/0", "10.255.255.1"),
+]
+
+
+@pytest.mark.parametrize(("url", "host"), REMOTE_REDIS_URLS)
+def test_redis_hosts_that_are_not_loopback_are_refused(url: str, host: str) -> None:
+    with pytest.raises(pytest.UsageError) as refused:
+        redis_target(url, LOCAL)
+    message = str(refused.value)
+    assert f"refused Redis host {host!r}" in message
+    assert "Nothing was contacted" in message
+    assert "secret" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("redis://127.0.0.1:6400/3", "redis://127.0.0.1:6400/3"),
+        ("redis:///3", "redis://localhost:6379/3"),
+        ("redis:///3?host=127.0.0.2", "redis://127.0.0.2:6379/3"),
+        ("redis://[::1]:6400/0", "redis://[::1]:6400/0"),
+        ("redis://LOCALHOST/0?db=4", "redis://localhost:6379/4"),
+        ("unix:///tmp/redis.sock?db=2", "unix:///tmp/redis.sock?db=2"),
+    ],
+)
+def test_local_redis_targets_name_the_real_address(url: str, address: str) -> None:
+    assert redis_target(url, LOCAL).address == address
+
+
+def test_the_url_host_wins_over_the_query_host_as_in_redis_py() -> None:
+    assert redis_target("redis://127.0.0.1/0?host=10.255.255.1", LOCAL).host == "127.0.0.1"
+
+
+def test_an_allowed_name_passes_exactly() -> None:
+    policy = HostPolicy(allowed=frozenset({"redis"}))
+    assert redis_target("redis://redis:6379/1", policy).address == "redis://redis:6379/1"
+    with pytest.raises(pytest.UsageError, match=r"'redis\.'"):
+        redis_target("redis://redis.:6379/1", policy)
+    with pytest.raises(pytest.UsageError, match="'redis2'"):
+        redis_target("redis://redis2:6379/1", policy)
+
+
+@pytest.mark.parametrize(
+    ("url", "pattern"),
+    [
+        ("redis+cluster://127.0.0.1/0", "must start with"),
+        ("redis://127.0.0.1/0?cluster=true", "cluster"),
+        ("unix:///tmp/r.sock?host=127.0.0.1", "host"),
+        ("redis://127.0.0.1/abc", "not a number"),
+        ("redis://127.0.0.1:port/0", "cannot parse"),
+        ("redis://127.0.0.1/0?socket_timeout=soon", "cannot parse"),
+    ],
+)
+def test_malformed_redis_urls_are_one_clean_error(url: str, pattern: str) -> None:
+    with pytest.raises(pytest.UsageError, match=pattern):
+        redis_target(url, LOCAL)
+
+
+def _service_file(tmp_path: Path, host_line: str) -> dict[str, str]:
+    path = tmp_path / "pg_service.conf"
+    path.write_text(f"[prod]\n{host_line}\ndbname=app\n")
+    return {"PGSERVICEFILE": str(path), "PGSYSCONFDIR": str(tmp_path / "none")}
+
+
+@pytest.mark.parametrize(
+    ("url", "env_names", "host"),
+    [
+        (PG + "10.255.255.1/app", {}, "10.255.255.1"),
+        (PG + "127.0.0.1/app?hostaddr=10.255.255.1", {}, "10.255.255.1"),
+        (PG + "/app?host=127.0.0.1&host=10.255.255.1", {}, "10.255.255.1"),
+        (PG + "/app?host=127.0.0.1:5432&host=10.255.255.1:5432", {}, "10.255.255.1"),
+        (PG + "/app?host=127.0.0.1,10.255.255.1", {}, "10.255.255.1"),
+        (PG + "/app", {"PGHOST": "10.255.255.1"}, "10.255.255.1"),
+        (PG + "/app", {"PGHOSTADDR": "10.255.255.1"}, "10.255.255.1"),
+        (PG + "/app", {"PGHOST": "localhost."}, "localhost."),
+        (PG + "db.internal/app", {}, "db.internal"),
+        (PG + "/app?service=prod", {"service": "host=10.255.255.1"}, "10.255.255.1"),
+        (PG + "/app", {"service": "hostaddr=10.255.255.1", "PGSERVICE": "prod"}, "10.255.255.1"),
+    ],
+)
+def test_database_hosts_are_judged_as_libpq_reads_them(
+    url: str, env_names: dict[str, str], host: str, tmp_path: Path
+) -> None:
+    environ = dict(env_names)
+    if "service" in environ:
+        environ |= _service_file(tmp_path, environ.pop("service"))
+    with pytest.raises(pytest.UsageError) as refused:
+        database_target(url, LOCAL, environ)
+    assert f"refused database host {host!r}" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "environ"),
+    [
+        (PG + "127.0.0.1/app", {"PGHOST": "10.255.255.1"}),  # the URL's host wins
+        (PG + "db.internal/app?hostaddr=127.0.0.1", {}),  # hostaddr is dialled, not the name
+        (PG + "/app", {}),  # the default unix socket
+        (PG + "/app?host=/var/run/postgresql", {"PGHOSTADDR": ""}),
+        ("sqlite:///app.db", {"PGHOST": "10.255.255.1"}),
+    ],
+)
+def test_local_database_targets_pass(url: str, environ: dict[str, str]) -> None:
+    database_target(url, LOCAL, environ)
+
+
+def test_an_unknown_service_is_one_clean_error(tmp_path: Path) -> None:
+    environ = _service_file(tmp_path, "host=127.0.0.1")
+    with pytest.raises(pytest.UsageError, match="service 'other'"):
+        database_target(PG + "/app?service=other", LOCAL, environ)
+
+
+def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "psycopg" else real_find_spec(name, *a),
+    )
+    with pytest.raises(pytest.UsageError, match=r"pip install 'pytest-cachesync\[postgres\]'"):
+        database_target(PG + "127.0.0.1/app", LOCAL, {})
