@@ -62,6 +62,9 @@ _STALENESS_SETTINGS = (
     "oracle_skip",
     "ttl_bounds",
     "report",
+    "invalidation_map",
+    "invalidation_exempt",
+    "map",
 )
 
 
@@ -86,7 +89,10 @@ def staleness_line(runtime: Runtime) -> str:
     parts = []
     for name in _STALENESS_SETTINGS:
         setting = getattr(runtime.settings, name)
-        parts.append(f"{name.replace('_', '-')}={_shown(setting.value)} ({setting.source})")
+        value = setting.value
+        # Exemptions hold spaces themselves.
+        shown = "; ".join(value) if name == "invalidation_exempt" and value else _shown(value)
+        parts.append(f"{name.replace('_', '-')}={shown} ({setting.source})")
     return "cachesync staleness: " + ", ".join(parts)
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 MARKER_NAME = "cachesync"
 MARKER_SIGNATURE = (
     "cachesync(*, reset=True, db_reset=None, strict=None, staleness=None, ttl_bounds=None, "
-    "ignore=())"
+    "ignore=(), invalidation_exempt=())"
 )
 MARKER_HELP = (
     f"{MARKER_SIGNATURE}: per-test options of pytest-cachesync. reset=False: this test starts "
@@ -25,7 +25,8 @@ MARKER_HELP = (
     "the SQL isolation strategy for this test; strict=True|False: replay cachesync_client's GETs "
     "with the cache bypassed (overrides --cachesync-strict); staleness=SECONDS: the allowed "
     "staleness of those reads; ttl_bounds='users:*=10' or {'users:*': 10}: TTL bounds checked "
-    "at teardown; ignore=('$.generated_at',): volatile fields the replay does not compare."
+    "at teardown; ignore=('$.generated_at',): volatile fields the replay does not compare; invalidation_exempt=('POST /reservations -> "
+    "users:*',): write sites allowed to leave keys of a pattern cached."
 )
 
 
@@ -39,6 +40,7 @@ class MarkerOptions:
     staleness: float | None = None
     ttl_bounds: TtlPolicy | None = None
     ignore: tuple[str, ...] = ()
+    invalidation_exempt: tuple[str, ...] = ()
 
 
 _KNOWN = frozenset(MarkerOptions.__dataclass_fields__)
@@ -72,6 +74,23 @@ def _ttl_bounds(node: pytest.Item, value: object) -> TtlPolicy | None:
         return TtlPolicy.parse(value)
     except ValueError as error:
         _fail(node, f"cachesync(ttl_bounds=...): {error}.")
+
+
+def _exemptions(node: pytest.Item, value: object) -> tuple[str, ...]:
+    entries = (value,) if isinstance(value, str) else value
+    if not isinstance(entries, list | tuple) or not all(isinstance(e, str) for e in entries):
+        _fail(
+            node,
+            f"cachesync(invalidation_exempt=...) must be a string or a list of strings, "
+            f"got {value!r}.",
+        )
+    from .staleness.map_analysis import parse_exemptions
+
+    try:
+        parse_exemptions(entries, "marker")
+    except ValueError as error:
+        _fail(node, f"cachesync(invalidation_exempt=...): {error}.")
+    return tuple(entries)
 
 
 def _ignore(node: pytest.Item, value: object) -> tuple[str, ...]:
@@ -133,4 +152,5 @@ def _parse(node: pytest.Item, marker: pytest.Mark | None) -> MarkerOptions:
         staleness=_staleness(node, kwargs.get("staleness")),
         ttl_bounds=_ttl_bounds(node, kwargs.get("ttl_bounds")),
         ignore=_ignore(node, kwargs.get("ignore", ())),
+        invalidation_exempt=_exemptions(node, kwargs.get("invalidation_exempt", ())),
     )

@@ -161,6 +161,25 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "this path.",
         "str",
     ),
+    OptionSpec(
+        "invalidation_map",
+        "Record what each cache fill read and what each write changed and invalidated, for the "
+        "invalidation map (on by default; 'false' in the ini or environment turns it off).",
+        "bool",
+    ),
+    OptionSpec(
+        "invalidation_exempt",
+        "Write sites allowed to leave keys of a pattern cached, as 'METHOD /rule -> pattern', "
+        "e.g. 'POST /reservations -> users:*' (ini: one per line; command line and env: comma "
+        "separated). Strict mode fails on other missing invalidations.",
+        "list",
+    ),
+    OptionSpec(
+        "map",
+        "Write the invalidation map of the run (write sites x key patterns) as a self-contained "
+        "HTML page to this path.",
+        "str",
+    ),
 )
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -187,6 +206,9 @@ class Settings:
     oracle_skip: Setting[tuple[str, ...]]
     ttl_bounds: Setting[str | None]
     report: Setting[str | None]
+    invalidation_map: Setting[bool]
+    invalidation_exempt: Setting[tuple[str, ...]]
+    map: Setting[str | None]
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -310,6 +332,9 @@ _DEFAULTS: dict[str, object] = {
     "oracle_skip": (),
     "ttl_bounds": None,
     "report": None,
+    "invalidation_map": True,
+    "invalidation_exempt": (),
+    "map": None,
 }
 
 

@@ -55,6 +55,14 @@ def configure(config: pytest.Config, settings: Settings) -> Runtime:
             TtlPolicy.parse(bounds.value)
         except ValueError as error:
             raise pytest.UsageError(f"cachesync ttl-bounds ({bounds.source}): {error}.") from None
+    exempt = settings.invalidation_exempt
+    if exempt.value:
+        from .staleness.map_analysis import parse_exemptions
+
+        try:
+            parse_exemptions(exempt.value, exempt.source)
+        except ValueError as error:
+            raise pytest.UsageError(f"cachesync invalidation-exempt: {error}.") from None
     runtime = Runtime(settings=settings, worker=current_worker(config), db_url=db_url)
     config.stash[RUNTIME_KEY] = runtime
     return runtime

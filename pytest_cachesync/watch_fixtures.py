@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from ._markers import marker_options
 from ._session import RUNTIME_KEY, Runtime
 from .clock_fixture import CLOCK_KEY
 from .staleness.checks import TtlPolicy
+from .staleness.map_analysis import findings, parse_exemptions
 from .staleness.session_figures import FIGURES_KEY
 from .staleness.spy import RedisSpy
 from .staleness.watch import Watch, clock_time
@@ -28,7 +29,14 @@ def ttl_policy(node: pytest.Item, runtime: Runtime) -> TtlPolicy | None:
     return TtlPolicy.parse(configured) if configured else None
 
 
+def strict_mode(node: pytest.Item, runtime: Runtime) -> bool:
+    """Whether the test runs in strict mode: its marker's ``strict=``, else the setting."""
+    marked = marker_options(node).strict
+    return runtime.settings.strict.value if marked is None else marked
+
+
 WATCH_FIXTURE = "_cachesync_watch"
+_WATCH = pytest.StashKey[Watch]()
 
 
 @pytest.fixture
@@ -47,10 +55,17 @@ def _cachesync_watch(
         runtime.settings.cache_patterns.value,
         prefix=_cachesync_keyspace.key_prefix,
         now=clock_time(lambda: item.stash.get(CLOCK_KEY, None)),
+        invalidation_map=runtime.settings.invalidation_map.value,
     )
+    exempt = runtime.settings.invalidation_exempt
+    watch.exemptions = parse_exemptions(exempt.value, exempt.source) + parse_exemptions(
+        marker_options(item).invalidation_exempt, "marker"
+    )
+    item.stash[_WATCH] = watch
     try:
         yield watch
     finally:
+        del item.stash[_WATCH]
         try:
             figures = watch.figures(item.nodeid)
         finally:
@@ -107,9 +122,9 @@ def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) ->
         )
     client = test_client()
     options = marker_options(request.node)
-    settings = request.config.stash[RUNTIME_KEY].settings
-    strict = settings.strict.value if options.strict is None else options.strict
-    if not strict:
+    runtime = request.config.stash[RUNTIME_KEY]
+    settings = runtime.settings
+    if not strict_mode(request.node, runtime):
         return client
     allowed = settings.allowed_staleness.value if options.staleness is None else options.staleness
     try:
@@ -133,11 +148,32 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     if "cachesync_redis" not in names and "cachesync" not in names:
         return
-    if ttl_policy(item, item.config.stash[RUNTIME_KEY]) is None:
+    runtime = item.config.stash[RUNTIME_KEY]
+    # Strict mode watches every test on the plugin's stores: a missing invalidation fails a
+    # test that never reads the key again, whatever client it drives the app with.
+    if ttl_policy(item, runtime) is None and not strict_mode(item, runtime):
         return
     # A new list: parametrized tests share the one pytest built.
     index = _first_function_scoped(item, names)
     item.fixturenames = [*names[:index], WATCH_FIXTURE, *names[index:]]  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    # After the test body, before teardown: a failure here is the test's own, not an error.
+    result = yield
+    watch = item.stash.get(_WATCH, None)
+    if watch is not None and strict_mode(item, item.config.stash[RUNTIME_KEY]):
+        problems = findings(watch.invalidation_map())
+        if problems:
+            exempt = "\n".join(f"  {line}" for line in problems)
+            pytest.fail(
+                f"strict mode: {len(problems)} invalidation problem(s) in this test:\n{exempt}\n"
+                "If one is intended, exempt it: @pytest.mark.cachesync(invalidation_exempt="
+                "'METHOD /rule -> pattern') or the ini list cachesync_invalidation_exempt.",
+                pytrace=False,
+            )
+    return result
 
 
 def _first_function_scoped(item: pytest.Item, names: list[str]) -> int:

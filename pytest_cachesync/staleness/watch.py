@@ -16,6 +16,8 @@ import sqlalchemy as sa
 
 from .bypass import Bypass
 from .checks import StalenessChecker, TtlPolicy, format_seconds
+from .deps import DepsRecorder
+from .map_analysis import Exemption, analyse
 from .oracle import OracleClient
 from .race import RaceInjector
 from .report import ItemFigures, item_figures
@@ -53,6 +55,8 @@ class Watch:
     checker: StalenessChecker
     race: RaceInjector
     oracles: list[OracleClient] = field(default_factory=list)
+    deps: DepsRecorder | None = None
+    exemptions: tuple[Exemption, ...] = ()
 
     @classmethod
     def install(
@@ -63,6 +67,7 @@ class Watch:
         *,
         prefix: str,
         now: Callable[[], float],
+        invalidation_map: bool = True,
     ) -> Watch:
         spy = RedisSpy(client, patterns, clock=now, prefix=prefix).install()
         try:
@@ -70,6 +75,14 @@ class Watch:
         except BaseException:
             spy.uninstall()
             raise
+        deps: DepsRecorder | None = None
+        if invalidation_map and spy.classifier.patterns:
+            try:
+                deps = DepsRecorder(spy, sql).install()
+            except BaseException:
+                sql.uninstall()
+                spy.uninstall()
+                raise
         bypass = Bypass(spy, sql=sql)
         return cls(
             spy=spy,
@@ -77,13 +90,24 @@ class Watch:
             bypass=bypass,
             checker=StalenessChecker(spy, bypass),
             race=RaceInjector(spy, bypass, sql=sql),
+            deps=deps,
         )
 
     def uninstall(self) -> None:
         try:
-            self.sql.uninstall()
+            if self.deps is not None:
+                self.deps.uninstall()
         finally:
-            self.spy.uninstall()
+            try:
+                self.sql.uninstall()
+            finally:
+                self.spy.uninstall()
+
+    def invalidation_map(self) -> dict[str, Any]:
+        """The test's invalidation map so far (empty when it is not recorded)."""
+        if self.deps is None:
+            return {}
+        return analyse(self.deps.recording, self.exemptions)
 
     def require_patterns(self, what: str) -> None:
         """Refuse a check that would pass vacuously because no key is cache."""
@@ -122,6 +146,7 @@ class Watch:
             checks=[check for oracle in self.oracles for check in oracle.checks],
             keys_without_ttl=self.checker.keys_without_ttl(),
             pattern_of={key: record.pattern for key, record in self.spy.keys.items()},
+            invalidation_map=self.invalidation_map(),
         )
 
     def _unobserved_ttl_problems(self, policy: TtlPolicy | None) -> list[tuple[str, str]]:

@@ -1,0 +1,230 @@
+"""The invalidation map of one test: write sites x key patterns, from a recorded timeline.
+
+A cell is *missing* when the site committed a write to a table that a still-cached key of the
+pattern was filled from and invalidated no key of the pattern, or, where the rows on both sides
+are known and the same, not that key. It is *invalidated* when the site deleted (or refilled)
+keys of the pattern, *exempt* when an exemption names it, and otherwise unrelated (not listed).
+Separately, a key deleted while the same thread still held uncommitted writes that later commit
+is an invalidation before COMMIT: a reader in between refills the cache with the old rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+from .deps import REQUEST, Fill, Recording, Site, Write
+from .map_report import EXEMPT, INVALIDATED, MISSING, STATES
+from .sql_rows import describe_rows, overlap
+
+
+@dataclass(frozen=True, slots=True)
+class Exemption:
+    """``SITE -> PATTERN``: globs on the write site's label and on the key pattern."""
+
+    site: str
+    pattern: str
+    source: str
+
+    @classmethod
+    def parse(cls, text: str, source: str) -> Exemption:
+        site, arrow, pattern = text.partition("->")
+        site, pattern = " ".join(site.split()), pattern.strip()
+        if not arrow or not site or not pattern or " " not in site:
+            raise ValueError(
+                f"invalidation exemption {text!r} is not 'METHOD /rule -> key pattern', "
+                "e.g. 'POST /reservations -> users:*'"
+            )
+        return cls(site, pattern, source)
+
+    def covers(self, site: str, pattern: str) -> bool:
+        return fnmatchcase(site, self.site) and (
+            pattern == self.pattern or fnmatchcase(pattern, self.pattern)
+        )
+
+    def render(self) -> str:
+        return f"{self.site} -> {self.pattern} ({self.source})"
+
+
+def parse_exemptions(entries: Iterable[str], source: str) -> tuple[Exemption, ...]:
+    return tuple(Exemption.parse(entry, source) for entry in entries if entry.strip())
+
+
+def _tables(writes: Iterable[Write]) -> list[str]:
+    return list(dict.fromkeys(w.table for w in writes))
+
+
+def _last_fill_before(fills: Sequence[Fill], key: str, seq: int) -> Fill | None:
+    found = None
+    for fill in fills:
+        if fill.key == key and fill.seq < seq:
+            found = fill
+    return found
+
+
+def _affected(recording: Recording, writes: list[Write]) -> dict[str, tuple[str, Fill, Write]]:
+    """Keys whose cached value a committed write may have made stale: key -> (how, fill, write)."""
+    deleted: dict[str, list[int]] = {}
+    for invalidation in recording.invalidations:
+        deleted.setdefault(invalidation.key, []).append(invalidation.seq)
+    keys = {fill.key for fill in recording.fills if fill.reads}
+    found: dict[str, tuple[str, Fill, Write]] = {}
+    for write in writes:
+        commit = write.committed_at
+        assert commit is not None
+        for key in keys:
+            fill = _last_fill_before(recording.fills, key, commit)
+            if fill is None or write.table not in fill.reads:
+                continue
+            if any(fill.seq < at < commit for at in deleted.get(key, ())):
+                continue  # not cached any more when the write became visible
+            how = overlap(fill.reads[write.table], write.rows)
+            if how == "disjoint":
+                continue
+            if key not in found or (how == "clear" and found[key][0] != "clear"):
+                found[key] = (how, fill, write)
+    return found
+
+
+def _evidence(site: Site, tables: list[str], key: str, fill: Fill, write: Write) -> str:
+    rows = describe_rows(fill.reads[write.table])
+    source = f"{write.table} (rows {rows})" if rows else write.table
+    return (
+        f"{site.label} wrote {', '.join(tables)}; {key} was filled from {source} "
+        "and was not invalidated"
+    )
+
+
+def _site_cells(recording: Recording, site: Site) -> list[dict[str, Any]]:
+    committed = [w for w in recording.writes if w.site is site and w.committed_at is not None]
+    handled: dict[str, set[str]] = {}
+    for invalidation in recording.invalidations:
+        if invalidation.site is site:
+            handled.setdefault(invalidation.pattern, set()).add(invalidation.key)
+    for fill in recording.fills:
+        if fill.site is site and site.kind == REQUEST and committed:
+            handled.setdefault(fill.pattern, set()).add(fill.key)  # written through
+    affected = _affected(recording, committed)
+    by_pattern: dict[str, list[str]] = {}
+    for key, (_, fill, _) in affected.items():
+        by_pattern.setdefault(fill.pattern, []).append(key)
+    tables = _tables(committed)
+    cells: list[dict[str, Any]] = []
+    for pattern in sorted(set(by_pattern) | set(handled)):
+        keys = sorted(by_pattern.get(pattern, []))
+        done = handled.get(pattern, set())
+        clear = [k for k in keys if affected[k][0] == "clear"]
+        missing = (clear or keys) if not done else [k for k in clear if k not in done]
+        cell: dict[str, Any] = {"site": site.label, "pattern": pattern, "kind": site.kind}
+        if missing:
+            _, fill, write = affected[missing[0]]
+            cell |= {
+                "state": MISSING,
+                "keys": missing,
+                "evidence": _evidence(site, tables, missing[0], fill, write),
+            }
+        else:
+            shown = sorted(done)
+            cell |= {
+                "state": INVALIDATED,
+                "keys": shown,
+                "evidence": f"{site.label} wrote {', '.join(tables) or 'nothing'}; "
+                f"invalidated {', '.join(shown[:5])}" + (" ..." if len(shown) > 5 else ""),
+            }
+        cells.append(cell)
+    return cells
+
+
+def _early(recording: Recording) -> list[dict[str, Any]]:
+    sources: dict[str, set[str]] = {}
+    for fill in recording.fills:
+        sources.setdefault(fill.pattern, set()).update(fill.reads)
+    found: list[dict[str, Any]] = []
+    seen: set[tuple[int, str]] = set()
+    for invalidation in recording.invalidations:
+        site = invalidation.site
+        committed = [w for w in invalidation.pending if w.committed_at is not None]
+        if site is None or not committed or (id(site), invalidation.key) in seen:
+            continue
+        tables = _tables(committed)
+        known = sources.get(invalidation.pattern)
+        if known and not known & set(tables):
+            continue  # the key's fills never read what was written
+        seen.add((id(site), invalidation.key))
+        found.append(
+            {
+                "site": site.label,
+                "kind": site.kind,
+                "pattern": invalidation.pattern,
+                "key": invalidation.key,
+                "tables": tables,
+                "evidence": f"{site.label} invalidated {invalidation.key} before COMMIT of "
+                f"the write to {', '.join(tables)}: a read in between refills it with the "
+                "old rows",
+            }
+        )
+    return found
+
+
+def analyse(recording: Recording, exemptions: Sequence[Exemption] = ()) -> dict[str, Any]:
+    """The map of one test as JSON-able data (sites, cells, early invalidations, sources)."""
+    sites: dict[int, Site] = {}
+    owners = [w.site for w in recording.writes] + [i.site for i in recording.invalidations]
+    for owner in owners:
+        if owner is not None:
+            sites.setdefault(id(owner), owner)
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    tables: dict[str, set[str]] = {}
+    kinds: dict[str, str] = {}
+    for site in sites.values():
+        kinds[site.label] = site.kind
+        tables.setdefault(site.label, set()).update(
+            w.table for w in recording.writes if w.site is site and w.committed_at is not None
+        )
+        for cell in _site_cells(recording, site):
+            key = (cell["site"], cell["pattern"])
+            kept = cells.get(key)
+            if kept is None or STATES.index(cell["state"]) < STATES.index(kept["state"]):
+                cells[key] = cell
+    early = _early(recording)
+    used: set[str] = set()
+    for finding in (*cells.values(), *early):
+        exemption = next(
+            (e for e in exemptions if e.covers(finding["site"], finding["pattern"])), None
+        )
+        if exemption is not None and finding.get("state", MISSING) == MISSING:
+            finding["exempt"] = exemption.render()
+            used.add(exemption.render())
+            if "state" in finding:
+                finding["state"] = EXEMPT
+    sources: dict[str, set[str]] = {}
+    for fill in recording.fills:
+        sources.setdefault(fill.pattern, set()).update(fill.reads)
+    return {
+        "sites": {
+            label: {"kind": kinds[label], "tables": sorted(t)}
+            for label, t in sorted(tables.items())
+        },
+        "sources": {pattern: sorted(t) for pattern, t in sorted(sources.items()) if t},
+        "cells": sorted(cells.values(), key=lambda c: (c["site"], c["pattern"])),
+        "early": early,
+        "exemptions": {e.render(): e.render() in used for e in exemptions},
+    }
+
+
+def findings(test_map: dict[str, Any]) -> list[str]:
+    """What fails a strict test: missing invalidations and early ones, by requests."""
+    lines = [
+        f"missing invalidation: {cell['evidence']} "
+        f"(pattern {cell['pattern']}; keys {', '.join(cell['keys'])})"
+        for cell in test_map.get("cells", ())
+        if cell["state"] == MISSING and cell["kind"] == REQUEST
+    ]
+    lines += [
+        f"invalidated before commit: {early['evidence']}"
+        for early in test_map.get("early", ())
+        if early["kind"] == REQUEST and "exempt" not in early
+    ]
+    return lines
