@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from pytest_cachesync.stores.rollback import OUTER_TRANSACTION
 
 from .records import FILL, INVALIDATION, LEASE, MISS, KeyEffect
-from .sql_rows import Rows, read_rows, shape_of, write_rows
+from .sql_rows import Rows, Written, read_rows, shape_of, write_rows
 
 if TYPE_CHECKING:
     from .spy import RedisSpy
@@ -55,11 +55,14 @@ class Site:
 @dataclass(eq=False, slots=True)
 class Write:
     site: Site
-    table: str
-    rows: Rows
+    rows: Written
     seq: int
     thread: int
     committed_at: int | None = None
+
+    @property
+    def table(self) -> str:
+        return self.rows.table
 
 
 @dataclass(eq=False, slots=True)
@@ -204,7 +207,7 @@ class DepsRecorder:
             return
         site = self._site(writing=True)
         assert site is not None
-        write = Write(site, changed[0], changed[1], next(self._seq), threading.get_ident())
+        write = Write(site, changed, next(self._seq), threading.get_ident())
         with self._lock:
             self.recording.writes.append(write)
             if conn.in_transaction():

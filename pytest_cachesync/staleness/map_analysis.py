@@ -17,7 +17,7 @@ from typing import Any
 
 from .deps import REQUEST, Fill, Recording, Site, Write
 from .map_report import EXEMPT, INVALIDATED, MISSING, STATES
-from .sql_rows import describe_rows, overlap
+from .sql_rows import describe_rows, write_overlap
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,7 @@ def _affected(recording: Recording, writes: list[Write]) -> dict[str, tuple[str,
                 continue
             if any(fill.seq < at < commit for at in deleted.get(key, ())):
                 continue  # not cached any more when the write became visible
-            how = overlap(fill.reads[write.table], write.rows)
+            how = write_overlap(fill.reads[write.table], write.rows)
             if how == "disjoint":
                 continue
             if key not in found or (how == "clear" and found[key][0] != "clear"):
@@ -88,13 +88,30 @@ def _affected(recording: Recording, writes: list[Write]) -> dict[str, tuple[str,
     return found
 
 
-def _evidence(site: Site, tables: list[str], key: str, fill: Fill, write: Write) -> str:
-    rows = describe_rows(fill.reads[write.table])
-    source = f"{write.table} (rows {rows})" if rows else write.table
-    return (
-        f"{site.label} wrote {', '.join(tables)}; {key} was filled from {source} "
-        "and was not invalidated"
+def _filled_from(fill: Fill, table: str) -> str:
+    rows = describe_rows(fill.reads[table])
+    return f"{table} (rows {rows})" if rows else table
+
+
+def _evidence(
+    site: Site, tables: list[str], keys: list[str], affected: dict[str, tuple[str, Fill, Write]]
+) -> str:
+    how, _, write = affected[keys[0]]
+    listed = ", ".join(f"{k} from {_filled_from(affected[k][1], affected[k][2].table)}" for k in keys)
+    verb = "was" if len(keys) == 1 else "were"
+    text = (
+        f"{site.label} wrote {', '.join(tables)}; "
+        f"{keys[0] if len(keys) == 1 else 'keys'} {verb} filled from "
     )
+    if len(keys) == 1:
+        text += f"{_filled_from(affected[keys[0]][1], write.table)} and was not invalidated"
+    else:
+        text += f"what it wrote and not invalidated: {listed}"
+    if how != "clear":
+        rows = describe_rows(write.rows.pinned)
+        which = f"its rows ({rows}) do not say" if rows else "its SQL does not say"
+        text += f" ({which} which cached rows changed)"
+    return text
 
 
 def _site_cells(recording: Recording, site: Site) -> list[dict[str, Any]]:
@@ -119,11 +136,10 @@ def _site_cells(recording: Recording, site: Site) -> list[dict[str, Any]]:
         missing = (clear or keys) if not done else [k for k in clear if k not in done]
         cell: dict[str, Any] = {"site": site.label, "pattern": pattern, "kind": site.kind}
         if missing:
-            _, fill, write = affected[missing[0]]
             cell |= {
                 "state": MISSING,
                 "keys": missing,
-                "evidence": _evidence(site, tables, missing[0], fill, write),
+                "evidence": _evidence(site, tables, missing, affected),
             }
         else:
             shown = sorted(done)
@@ -170,11 +186,12 @@ def _early(recording: Recording) -> list[dict[str, Any]]:
 
 def analyse(recording: Recording, exemptions: Sequence[Exemption] = ()) -> dict[str, Any]:
     """The map of one test as JSON-able data (sites, cells, early invalidations, sources)."""
+    # Only sites that committed a write: a GET that releases its lease, or an admin action
+    # that only empties the cache, deletes keys but changes nothing the cache was filled from.
     sites: dict[int, Site] = {}
-    owners = [w.site for w in recording.writes] + [i.site for i in recording.invalidations]
-    for owner in owners:
-        if owner is not None:
-            sites.setdefault(id(owner), owner)
+    for write in recording.writes:
+        if write.committed_at is not None:
+            sites.setdefault(id(write.site), write.site)
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     tables: dict[str, set[str]] = {}
     kinds: dict[str, str] = {}

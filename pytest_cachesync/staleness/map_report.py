@@ -42,7 +42,13 @@ def merge_maps(maps: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
         return {}
     patterns = sorted({c["pattern"] for c in cells.values()} | set(sources))
     ordered = sorted(cells.values(), key=lambda c: (c["site"], c["pattern"]))
-    counts = {state: sum(1 for c in ordered if c["state"] == state) for state in STATES}
+    counts = {
+        state: sum(1 for c in ordered if c["state"] == state and c["kind"] == "request")
+        for state in STATES
+    }
+    counts["missing_outside_requests"] = sum(
+        1 for c in ordered if c["state"] == MISSING and c["kind"] != "request"
+    )
     return {
         "summary": {
             "sites": len(sites),
@@ -104,6 +110,11 @@ def render_map_lines(run_map: Mapping[str, Any]) -> list[str]:
         f"invalidated: {summary['invalidated']}, missing: {summary['missing']}, exempt: "
         f"{summary['exempt']}; invalidated before commit: {summary['invalidated_before_commit']}"
     ]
+    if summary["missing_outside_requests"]:
+        lines[0] += (
+            f" (and {summary['missing_outside_requests']} missing outside requests: test code "
+            "that changed rows behind the app; never a failure)"
+        )
     patterns: list[str] = run_map["patterns"]
     states = {(c["site"], c["pattern"]): _SHOWN[c["state"]] for c in run_map["cells"]}
     rows = [("write site", *patterns)]
@@ -115,8 +126,8 @@ def render_map_lines(run_map: Mapping[str, Any]) -> list[str]:
             "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
         ]
     for cell in run_map["cells"]:
-        if cell["state"] == "missing":
-            first = next(e for e in cell["evidence"] if e["state"] == "missing")
+        if cell["state"] == MISSING:
+            first = next(e for e in cell["evidence"] if e["state"] == MISSING)
             lines.append(f"missing: {first['text']} [{first['test']}]")
     for finding in run_map["early"]:
         lines.append(f"invalidated before commit: {finding['evidence']} [{finding['tests'][0]}]")

@@ -272,41 +272,53 @@ def read_rows(shape: Shape, parameters: object) -> dict[str, Rows]:
     return rows
 
 
-def write_rows(shape: Shape, parameters: object, executemany: bool) -> tuple[str, Rows] | None:
-    """The table a write changed and the rows it touched, before and after (None: any row)."""
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What one write statement changed: rows pinned by its WHERE (or inserted), and where
+    an UPDATE moved them to (only known columns: ``free=1`` says little about which rows)."""
+
+    table: str
+    pinned: Rows
+    moved: tuple[dict[str, str], ...] = ()
+
+
+def write_rows(shape: Shape, parameters: object, executemany: bool) -> Written | None:
+    """The table a write changed and the rows it touched (``pinned`` None: any row)."""
     if not shape.tables:
         return None
     table = shape.tables[0]
-    found: list[dict[str, str]] = []
+    pinned: list[dict[str, str]] = []
+    moved: list[dict[str, str]] = []
     for params in _parameter_sets(parameters, executemany):
-        if shape.insert is not None:
-            row = _row(shape.insert, table, params, True)
-            if not row:
-                return table, None
-            found.append(row)
-            continue
-        if shape.where is None:
-            return table, None
-        before = _row(shape.where, table, params, True)
-        if not before:
-            return table, None
-        found.append(before)
+        terms = shape.insert if shape.insert is not None else shape.where
+        row = _row(terms, table, params, True) if terms is not None else {}
+        if not row:
+            return Written(table, None)
+        pinned.append(row)
         if shape.verb != "UPDATE":
             continue
         if shape.sets is None:
-            # Columns set to unknown values: the rows after the update can be anywhere.
-            return table, None
-        after = {**before, **_row(shape.sets, table, params, True)}
+            # Columns set to values the text does not give: the rows can move anywhere.
+            return Written(table, None)
+        after = {**row, **_row(shape.sets, table, params, True)}
         for term in shape.sets:
-            if term.column not in after or _value(term, params) is None:
+            if _value(term, params) is None:
                 after.pop(term.column, None)
-        if after != before:
+        if after != row:
             if not after:
-                return table, None
-            found.append(after)
-    if shape.insert is None and shape.where is None:
-        return table, None
-    return table, tuple(found) if found else None
+                return Written(table, None)
+            moved.append(after)
+    return Written(table, tuple(pinned), tuple(moved))
+
+
+def write_overlap(read: Rows, written: Written) -> str:
+    """``overlap`` of a read with a write: rows moved by an UPDATE are never "clear"."""
+    pinned = overlap(read, written.pinned)
+    if pinned != "disjoint":
+        return pinned
+    if written.moved and overlap(read, written.moved) != "disjoint":
+        return "possible"
+    return "disjoint"
 
 
 def overlap(read: Rows, written: Rows) -> str:

@@ -2,7 +2,8 @@
 
 Module-level Flask app, Flask-SQLAlchemy ``db``, a module-level ``redis_client`` and plain
 ``SETEX`` fills after the read. ``DELETE /users/<id>`` frees the user's spots but forgets the
-lot's key; ``PUT /users/<id>`` deletes the user's key before its commit. ``BUGS = False`` in a
+lot's key (``?dry_run=1`` rolls it all back), ``PUT /lots/<id>`` forgets its own key, and
+``PUT /users/<id>`` deletes the user's key before its commit. ``BUGS = False`` in a
 test module fixes both.
 """
 
@@ -91,12 +92,26 @@ def delete_user(user_id):
         sa.update(Spot).where(Spot.member_id == user_id).values(member_id=None, free=True)
     )
     db.session.delete(db.session.get(User, user_id))
+    if flask.request.args.get("dry_run"):
+        db.session.rollback()
+        return {"deleted": None}
     db.session.commit()
     redis_client.delete(f"user:{user_id}")
     if not BUGS:
         for lot_id in lots:
             redis_client.delete(f"parking_lot:{lot_id}")
     return {"deleted": user_id}
+
+
+@app.put("/lots/<int:lot_id>")
+def rename_lot(lot_id):
+    db.session.execute(
+        sa.update(Lot).where(Lot.id == lot_id).values(name=flask.request.json["name"])
+    )
+    db.session.commit()
+    if not BUGS:
+        redis_client.delete(f"parking_lot:{lot_id}")
+    return {"renamed": lot_id}
 
 
 @app.put("/users/<int:user_id>")
@@ -128,16 +143,15 @@ def app(request, cachesync):
 
 @pytest.fixture
 def client(app, cachesync_client):
-    if True:
-        with shop.app.app_context():
-            shop.db.session.add_all(
-                [shop.User(id=2, name="Ann"), shop.Lot(id=3, name="North"), shop.Lot(id=4, name="South")]
-            )
-            shop.db.session.add_all(
-                [shop.Spot(id=7, lot_id=3, member_id=2, free=False), shop.Spot(id=8, lot_id=4)]
-            )
-            shop.db.session.commit()
-        yield cachesync_client
+    with shop.app.app_context():
+        shop.db.session.add_all(
+            [shop.User(id=2, name="Ann"), shop.Lot(id=3, name="North"), shop.Lot(id=4, name="South")]
+        )
+        shop.db.session.add_all(
+            [shop.Spot(id=7, lot_id=3, member_id=2, free=False), shop.Spot(id=8, lot_id=4)]
+        )
+        shop.db.session.commit()
+    return cachesync_client
 """
 
 INI = """
@@ -145,6 +159,7 @@ INI = """
 cachesync_redis_targets = shop:redis_client
 cachesync_metadata = shop:db
 cachesync_cache_patterns = user:* parking_lot:*
+filterwarnings = ignore:Call to deprecated setex
 """
 
 
