@@ -129,8 +129,9 @@ def render_page(run_map: Mapping[str, Any], title: str = "cachesync invalidation
 
 
 def _document(title: str, body: str, data: Mapping[str, Any]) -> str:
-    # "</" inside the JSON would end the script element early.
-    payload = json.dumps(data, sort_keys=True).replace("</", "<\\/")
+    # No "<" at all inside the JSON: "</script" or "<!--" in a label would end or derail the
+    # script element.
+    payload = json.dumps(data, sort_keys=True).replace("<", "\\u003c")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
 <style>{_STYLE}</style></head>
