@@ -25,8 +25,9 @@ MARKER_HELP = (
     "the SQL isolation strategy for this test; strict=True|False: replay cachesync_client's GETs "
     "with the cache bypassed (overrides --cachesync-strict); staleness=SECONDS: the allowed "
     "staleness of those reads; ttl_bounds='users:*=10' or {'users:*': 10}: TTL bounds checked "
-    "at teardown; ignore=('$.generated_at',): volatile fields the replay does not compare; invalidation_exempt=('POST /reservations -> "
-    "users:*',): write sites allowed to leave keys of a pattern cached."
+    "at teardown; ignore=('$.generated_at',): volatile fields the replay does not compare; "
+    "invalidation_exempt=('POST /reservations -> users:*',): write sites allowed to leave keys "
+    "of a pattern cached (strict mode fails on other missing invalidations)."
 )
 
 

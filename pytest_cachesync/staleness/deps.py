@@ -277,7 +277,7 @@ class DepsRecorder:
             return
         kind = effect.effect
         state = self._thread
-        if kind == MISS or kind == LEASE:
+        if kind in (MISS, LEASE):
             state.marks[effect.key] = len(state.reads)
         elif kind == FILL:
             start = state.marks.pop(effect.key, None)

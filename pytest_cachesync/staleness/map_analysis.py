@@ -10,6 +10,7 @@ is an invalidation before COMMIT: a reader in between refills the cache with the
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -56,30 +57,50 @@ def _tables(writes: Iterable[Write]) -> list[str]:
     return list(dict.fromkeys(w.table for w in writes))
 
 
-def _last_fill_before(fills: Sequence[Fill], key: str, seq: int) -> Fill | None:
-    found = None
-    for fill in fills:
-        if fill.key == key and fill.seq < seq:
-            found = fill
-    return found
+@dataclass
+class _Index:
+    """The recording's fills and deletions by key, in time order, for lookups by bisection."""
+
+    fills: dict[str, list[Fill]]
+    fill_seqs: dict[str, list[int]]
+    deleted: dict[str, list[int]]
+    keys_of_table: dict[str, set[str]]
+
+    @classmethod
+    def of(cls, recording: Recording) -> _Index:
+        index = cls({}, {}, {}, {})
+        for fill in recording.fills:
+            index.fills.setdefault(fill.key, []).append(fill)
+            index.fill_seqs.setdefault(fill.key, []).append(fill.seq)
+            for table in fill.reads:
+                index.keys_of_table.setdefault(table, set()).add(fill.key)
+        for invalidation in recording.invalidations:
+            index.deleted.setdefault(invalidation.key, []).append(invalidation.seq)
+        return index
+
+    def cached_at(self, key: str, seq: int) -> Fill | None:
+        """The fill whose value ``key`` held at ``seq``, if it was not deleted since."""
+        position = bisect_left(self.fill_seqs[key], seq)
+        if position == 0:
+            return None
+        fill = self.fills[key][position - 1]
+        deletions = self.deleted.get(key, [])
+        after_fill = bisect_right(deletions, fill.seq)
+        if after_fill < len(deletions) and deletions[after_fill] < seq:
+            return None
+        return fill
 
 
-def _affected(recording: Recording, writes: list[Write]) -> dict[str, tuple[str, Fill, Write]]:
+def _affected(index: _Index, writes: list[Write]) -> dict[str, tuple[str, Fill, Write]]:
     """Keys whose cached value a committed write may have made stale: key -> (how, fill, write)."""
-    deleted: dict[str, list[int]] = {}
-    for invalidation in recording.invalidations:
-        deleted.setdefault(invalidation.key, []).append(invalidation.seq)
-    keys = {fill.key for fill in recording.fills if fill.reads}
     found: dict[str, tuple[str, Fill, Write]] = {}
     for write in writes:
         commit = write.committed_at
         assert commit is not None
-        for key in keys:
-            fill = _last_fill_before(recording.fills, key, commit)
+        for key in index.keys_of_table.get(write.table, ()):
+            fill = index.cached_at(key, commit)
             if fill is None or write.table not in fill.reads:
                 continue
-            if any(fill.seq < at < commit for at in deleted.get(key, ())):
-                continue  # not cached any more when the write became visible
             how = write_overlap(fill.reads[write.table], write.rows)
             if how == "disjoint":
                 continue
@@ -97,7 +118,9 @@ def _evidence(
     site: Site, tables: list[str], keys: list[str], affected: dict[str, tuple[str, Fill, Write]]
 ) -> str:
     how, _, write = affected[keys[0]]
-    listed = ", ".join(f"{k} from {_filled_from(affected[k][1], affected[k][2].table)}" for k in keys)
+    listed = ", ".join(
+        f"{k} from {_filled_from(affected[k][1], affected[k][2].table)}" for k in keys
+    )
     verb = "was" if len(keys) == 1 else "were"
     text = (
         f"{site.label} wrote {', '.join(tables)}; "
@@ -114,7 +137,7 @@ def _evidence(
     return text
 
 
-def _site_cells(recording: Recording, site: Site) -> list[dict[str, Any]]:
+def _site_cells(recording: Recording, index: _Index, site: Site) -> list[dict[str, Any]]:
     committed = [w for w in recording.writes if w.site is site and w.committed_at is not None]
     handled: dict[str, set[str]] = {}
     for invalidation in recording.invalidations:
@@ -123,7 +146,7 @@ def _site_cells(recording: Recording, site: Site) -> list[dict[str, Any]]:
     for fill in recording.fills:
         if fill.site is site and site.kind == REQUEST and committed:
             handled.setdefault(fill.pattern, set()).add(fill.key)  # written through
-    affected = _affected(recording, committed)
+    affected = _affected(index, committed)
     by_pattern: dict[str, list[str]] = {}
     for key, (_, fill, _) in affected.items():
         by_pattern.setdefault(fill.pattern, []).append(key)
@@ -195,12 +218,13 @@ def analyse(recording: Recording, exemptions: Sequence[Exemption] = ()) -> dict[
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     tables: dict[str, set[str]] = {}
     kinds: dict[str, str] = {}
+    index = _Index.of(recording)
     for site in sites.values():
         kinds[site.label] = site.kind
         tables.setdefault(site.label, set()).update(
             w.table for w in recording.writes if w.site is site and w.committed_at is not None
         )
-        for cell in _site_cells(recording, site):
+        for cell in _site_cells(recording, index, site):
             key = (cell["site"], cell["pattern"])
             kept = cells.get(key)
             if kept is None or STATES.index(cell["state"]) < STATES.index(kept["state"]):

@@ -42,7 +42,11 @@ section { margin-top: 18px; }
 _SCRIPT = """
 const data = JSON.parse(document.getElementById('map-data').textContent);
 const panel = document.getElementById('evidence');
-function text(tag, content) { const e = document.createElement(tag); e.textContent = content; return e; }
+function text(tag, content) {
+  const e = document.createElement(tag);
+  e.textContent = content;
+  return e;
+}
 function show(td) {
   document.querySelectorAll('td.cell.selected').forEach(c => c.classList.remove('selected'));
   td.classList.add('selected');
@@ -53,7 +57,11 @@ function show(td) {
   const filled = data.sources[pattern] || [];
   panel.append(text('p', 'wrote: ' + (wrote.join(', ') || 'nothing seen')
     + ' \\u2014 keys of ' + pattern + ' filled from: ' + (filled.join(', ') || 'nothing seen')));
-  if (!cell) { panel.append(text('p', 'No key of this pattern was filled from a table this site wrote, and the site deleted none: unrelated.')); return; }
+  if (!cell) {
+    panel.append(text('p', 'unrelated: no key of this pattern was filled from a table this '
+      + 'site wrote, and the site deleted none.'));
+    return;
+  }
   const tests = Object.entries(cell.tests).map(([s, n]) => s + ' in ' + n + ' test(s)').join(', ');
   panel.append(text('p', tests));
   if (cell.keys.length) panel.append(text('p', 'keys: ' + cell.keys.join(', ')));

@@ -29,6 +29,7 @@ _FROM = re.compile(
 )
 _TARGET = {
     "INSERT": re.compile(rf"^\s*INSERT\s+(?:OR\s+\w+\s+)?INTO\s+({_QUALIFIED})", re.I),
+    "MERGE": re.compile(rf"^\s*MERGE\s+INTO\s+({_QUALIFIED})", re.I),
     "REPLACE": re.compile(rf"^\s*REPLACE\s+INTO\s+({_QUALIFIED})", re.I),
     "UPDATE": re.compile(
         rf"^\s*UPDATE\s+(?:ONLY\s+)?({_QUALIFIED})(?:\s+(?:AS\s+)?({_IDENT}))?", re.I
