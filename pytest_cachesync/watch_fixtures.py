@@ -13,7 +13,6 @@ from ._markers import marker_options
 from ._session import RUNTIME_KEY, Runtime
 from .clock_fixture import CLOCK_KEY
 from .staleness.checks import TtlPolicy
-from .staleness.map_analysis import findings, parse_exemptions
 from .staleness.session_figures import FIGURES_KEY
 from .staleness.spy import RedisSpy
 from .staleness.watch import Watch, clock_time
@@ -57,6 +56,8 @@ def _cachesync_watch(
         now=clock_time(lambda: item.stash.get(CLOCK_KEY, None)),
         invalidation_map=runtime.settings.invalidation_map.value,
     )
+    from .staleness.map_analysis import parse_exemptions
+
     exempt = runtime.settings.invalidation_exempt
     watch.exemptions = parse_exemptions(exempt.value, exempt.source) + parse_exemptions(
         marker_options(item).invalidation_exempt, "marker"
@@ -151,7 +152,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     runtime = item.config.stash[RUNTIME_KEY]
     # Strict mode watches every test on the plugin's stores: a missing invalidation fails a
     # test that never reads the key again, whatever client it drives the app with.
-    if ttl_policy(item, runtime) is None and not strict_mode(item, runtime):
+    settings = runtime.settings
+    mapped = settings.invalidation_map.value and bool(settings.cache_patterns.value)
+    if ttl_policy(item, runtime) is None and not (mapped and strict_mode(item, runtime)):
         return
     # A new list: parametrized tests share the one pytest built.
     index = _first_function_scoped(item, names)
@@ -164,6 +167,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     result = yield
     watch = item.stash.get(_WATCH, None)
     if watch is not None and strict_mode(item, item.config.stash[RUNTIME_KEY]):
+        from .staleness.map_analysis import findings
+
         problems = findings(watch.invalidation_map())
         if problems:
             exempt = "\n".join(f"  {line}" for line in problems)

@@ -119,6 +119,7 @@ class DepsRecorder:
         self._levels: dict[Connection, list[_Level]] = {}
         self._lock = threading.Lock()
         self._undo: list[Callable[[], None]] = []
+        self.commits = 0  # transaction ends seen: they change the map without a new event
 
     # -- installation -------------------------------------------------------------------------
 
@@ -217,6 +218,7 @@ class DepsRecorder:
         write.committed_at = write.seq
 
     def _commit(self, writes: list[Write]) -> None:
+        self.commits += 1
         at = next(self._seq)
         for write in writes:
             write.committed_at = at

@@ -38,7 +38,9 @@ _TARGET = {
     "TRUNCATE": re.compile(rf"^\s*TRUNCATE\s+(?:TABLE\s+)?(?:ONLY\s+)?({_QUALIFIED})", re.I),
 }
 _PLACEHOLDER = r"(\?|%s|%\{(\w+)\}s|:(\w+)|\$(\d+)|-?\d+(?:\.\d+)?|'(?:[^']|'')*'|true|false)"
-_EQUALS = re.compile(rf"^\s*({_QUALIFIED})\s*=\s*{_PLACEHOLDER}\s*$", re.I)
+# psycopg's dialect casts parameters: ``%(id)s::INTEGER``, ``%(at)s::TIMESTAMP WITHOUT TIME ZONE``.
+_CAST = r"(?:\s*::\s*[A-Za-z_][\w ]*(?:\{\d+(?:,\s*\d+)?\})?)?"
+_EQUALS = re.compile(rf"^\s*({_QUALIFIED})\s*=\s*{_PLACEHOLDER}{_CAST}\s*$", re.I)
 _WHERE = re.compile(
     r"\bWHERE\b(.*?)(?:\bGROUP\s+BY\b|\bORDER\s+BY\b|\bLIMIT\b|\bOFFSET\b"
     r"|\bRETURNING\b|\bFOR\s+UPDATE\b|\bON\s+CONFLICT\b|$)",
@@ -50,6 +52,7 @@ _INSERT_COLUMNS = re.compile(
 )
 _POSITIONAL = re.compile(r"\?|%s|\$\d+")
 _PYFORMAT = re.compile(r"%\((\w+)\)s")
+_CAST_SIZE = re.compile(r"(::\s*[A-Za-z_][\w ]*)\((\d+(?:,\s*\d+)?)\)")
 
 
 def _name(identifier: str) -> str:
@@ -172,7 +175,7 @@ def shape_of(statement: str) -> Shape:
         return Shape("other", "", (), None, None, None)
     verb = kind_match.group(1).upper()
     # Same length, so offsets stay valid, and no parenthesis inside a pyformat placeholder.
-    statement = _PYFORMAT.sub(r"%{\1}s", statement)
+    statement = _CAST_SIZE.sub(r"\1{\2}", _PYFORMAT.sub(r"%{\1}s", statement))
     if verb in ("SELECT", "WITH"):
         aliases: dict[str, str] = {}
         tables: list[str] = []

@@ -146,6 +146,7 @@ def client(app, cachesync_client):
     with shop.app.app_context():
         shop.db.session.add_all([shop.User(id=2, name="Ann"), shop.Lot(id=3, name="North")])
         shop.db.session.add(shop.Lot(id=4, name="South"))
+        shop.db.session.flush()  # no relationship() tells the unit of work the order
         shop.db.session.add_all(
             [shop.Spot(id=7, lot_id=3, member_id=2, free=False), shop.Spot(id=8, lot_id=4)]
         )

@@ -39,6 +39,12 @@ from pytest_cachesync.staleness.sql_rows import (
         ("SELECT * FROM lots WHERE id IN (?, ?)", (1, 2), {"lots": None}),
         ("SELECT * FROM lots WHERE id = (SELECT max(id) FROM lots)", (), {"lots": None}),
         ("SELECT * FROM lots WHERE lots.id = :id", {"id": 7}, {"lots": ({"id": "7"},)}),
+        (
+            "SELECT * FROM lots WHERE lots.id = %(id_1)s::INTEGER AND lots.at = "
+            "%(at_1)s::TIMESTAMP WITHOUT TIME ZONE AND lots.code = %(c)s::VARCHAR(8)",
+            {"id_1": 7, "at_1": "x", "c": "N"},
+            {"lots": ({"id": "7", "at": "x", "code": "N"},)},
+        ),
         ("SELECT * FROM lots WHERE lots.name = 'O''Hara'", (), {"lots": ({"name": "O'Hara"},)}),
     ],
 )
@@ -71,6 +77,12 @@ def test_reads(sql: str, params: object, expected: dict[str, object]) -> None:
             Written("reservations", ({"user_id": "2", "spot_id": "5"},)),
         ),
         ("INSERT INTO lots (id) SELECT id FROM old_lots", (), False, Written("lots", None)),
+        (
+            "INSERT INTO spots (id, free) VALUES (%(id)s::INTEGER, %(free)s)",
+            {"id": 7, "free": False},
+            False,
+            Written("spots", ({"id": "7", "free": "0"},)),
+        ),
         ("TRUNCATE TABLE lots", (), False, Written("lots", None)),
     ],
 )
