@@ -111,8 +111,12 @@ class Watch:
         recording = self.deps.recording
         # Asked after the test body (strict mode) and again at teardown: built once unless
         # fixtures' teardown recorded more.
-        version = (len(recording.fills), len(recording.writes), len(recording.invalidations))
-        version += (self.deps.commits,)
+        version: tuple[int, ...] = (
+            len(recording.fills),
+            len(recording.writes),
+            len(recording.invalidations),
+            self.deps.commits,
+        )
         if self._map is None or self._map[0] != version:
             self._map = (version, analyse(recording, self.exemptions))
         return self._map[1]
