@@ -75,7 +75,8 @@ function show(td) {
   panel.append(list);
 }
 document.querySelectorAll('td.cell').forEach(td => td.addEventListener('click', () => show(td)));
-const first = document.querySelector('td.cell.missing') || document.querySelector('td.cell');
+const first = document.querySelector('td.cell.missing:not(.outside)')
+  || document.querySelector('td.cell.missing') || document.querySelector('td.cell');
 if (first) show(first);
 """
 

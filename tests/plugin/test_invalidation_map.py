@@ -241,3 +241,14 @@ def test_the_map_is_merged_across_xdist_workers(
     tests = {e["test"] for c in run_map["cells"] for e in c["evidence"]}
     assert tests == {"test_delete.py::test_delete_user", "test_rename.py::test_rename"}
     assert run_map["summary"]["missing"] == 1
+
+
+def test_a_staleness_budget_exempts_nothing(pytester: pytest.Pytester, backend: Backend) -> None:
+    budget = DELETE_ONLY.replace(
+        "def test_delete_user",
+        "import pytest\n\n\n@pytest.mark.cachesync(staleness=3600)\ndef test_delete_user",
+    )
+    pytester.makepyfile(test_delete=budget)
+    result = pytester.runpytest("--cachesync-strict")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([MISSING_LINE])
