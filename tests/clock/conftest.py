@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import fakeredis
 import pytest
 import redis
+from real_stores import claimed_real_redis
 
 from pytest_cachesync.clock.clock import CacheClock
 from pytest_cachesync.clock.engines import EngineName
 
-REAL_REDIS_URL = "redis://127.0.0.1:6379/6"
 START = dt.datetime(2024, 3, 1, 8, 0, tzinfo=dt.UTC)  # the tests repeat it: conftest is no module
 
 BACKENDS = ("fakeredis", "redis")
@@ -28,28 +25,13 @@ def fake_redis() -> fakeredis.FakeRedis:
 
 
 @pytest.fixture
-def real_redis() -> Iterator[redis.Redis]:
-    """db 6 of the local server, empty at the start of the test.
+def real_redis(request: pytest.FixtureRequest) -> redis.Redis:
+    """The plugin's real keyspace, empty at the start; skipped unless a real Redis was asked for.
 
-    A file lock serialises the tests that use it, so that pytest-xdist workers never flush the
-    database under each other's feet.
+    Each xdist worker has a database of its own there, and concurrent sessions are refused, so
+    no test flushes a database under another's feet.
     """
-    client = redis.Redis.from_url(REAL_REDIS_URL, socket_connect_timeout=1, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.ConnectionError as error:
-        client.close()
-        pytest.skip(f"real Redis at {REAL_REDIS_URL} is unreachable: {error}")
-    lock_path = Path(tempfile.gettempdir()) / "pytest-cachesync-clock-redis-db6.lock"
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            client.flushdb()
-            yield client
-        finally:
-            client.flushdb()
-            client.close()
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return claimed_real_redis(request)
 
 
 @pytest.fixture(params=BACKENDS)

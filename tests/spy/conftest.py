@@ -1,4 +1,4 @@
-"""Fixtures for the spy tests: Redis clients (fakeredis and real db 7), an engine, a toy app.
+"""Fixtures for the spy tests: Redis clients (fakeredis and real), an engine, a toy app.
 
 The toy app is a parking-lot API with three cache disciplines: naive cache-aside
 (get-from-db-then-SETEX), lease-guarded (SET NX lease + Lua compare-and-set fill), and a
@@ -8,7 +8,6 @@ planted bug (a write that forgets its DEL).
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,14 +19,13 @@ import pytest
 import redis
 import sqlalchemy as sa
 from flask import Flask, jsonify, request
+from real_stores import claimed_real_redis
 from sqlalchemy.engine import Engine
 
 from pytest_cachesync.staleness.bypass import Bypass
 from pytest_cachesync.staleness.spy import RedisSpy
 from pytest_cachesync.staleness.sql_recorder import SqlRecorder
 
-# Real-server tests use db 7, and db 8 for a second xdist worker, so workers never share one.
-REAL_REDIS_DBS = {"": 7, "gw0": 7, "gw1": 8}
 CACHE_PATTERNS = ("lots:*", "lot:*")
 TTL = 10
 
@@ -133,28 +131,12 @@ def create_toy_app(
     return app
 
 
-def _connect_real() -> redis.Redis:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if worker not in REAL_REDIS_DBS:
-        pytest.skip(f"real-Redis spy tests run on two xdist workers at most, not on {worker}")
-    client = redis.Redis(host="127.0.0.1", port=6379, db=REAL_REDIS_DBS[worker])
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis server on 127.0.0.1:6379")
-    return client
-
-
 @pytest.fixture(params=["fakeredis", "redis"])
-def redis_client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
+def redis_client(request: pytest.FixtureRequest) -> redis.Redis:
+    """fakeredis, and the plugin's real keyspace when the run asks for a real Redis."""
     if request.param == "fakeredis":
-        yield fakeredis.FakeRedis(server=fakeredis.FakeServer())
-        return
-    client = _connect_real()
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+        return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    return claimed_real_redis(request)
 
 
 @pytest.fixture
