@@ -6,9 +6,10 @@ every write and invalidation belongs to a *write site*: the request that ran it 
 /users/<id>``) or, outside requests, a write block of test code. A fill's sources are the
 tables (and rows) the same thread read between the key's miss or lease and its fill.
 
-A write counts from its commit: in the default ``rollback`` reset mode the app's commits are
-releases of SAVEPOINTs directly inside the test's outer transaction (marked on the connection
-by ``stores.rollback``), and anything rolled back, or never committed, is dropped.
+A write counts from its commit. In the default ``rollback`` reset mode every reader shares the
+test's one connection (marked by ``stores.rollback``), so the release of any SAVEPOINT on it is
+a commit, and a ROLLBACK TO SAVEPOINT undoes the writes inside, released or not. Writes rolled
+back or never committed are dropped.
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ class Write:
     site: Site
     rows: Written
     seq: int
-    thread: int
     committed_at: int | None = None
 
     @property
@@ -80,7 +80,7 @@ class Invalidation:
     pattern: str
     site: Site | None
     seq: int
-    pending: tuple[Write, ...]  # writes of this thread not yet committed when it ran
+    pending: tuple[Write, ...]  # writes of its site not yet committed when it ran
 
 
 @dataclass(slots=True)
@@ -208,7 +208,7 @@ class DepsRecorder:
             return
         site = self._site(writing=True)
         assert site is not None
-        write = Write(site, changed, next(self._seq), threading.get_ident())
+        write = Write(site, changed, next(self._seq))
         with self._lock:
             self.recording.writes.append(write)
             if conn.in_transaction():
@@ -250,26 +250,32 @@ class DepsRecorder:
 
     def _on_rollback_savepoint(self, conn: Connection, name: str, context: object) -> None:
         with self._lock:
-            self._pop_to(conn, name)
+            writes, _ = self._pop_to(conn, name)
+        for write in writes:  # also those a nested release had made visible
+            write.committed_at = None
 
     def _on_release_savepoint(self, conn: Connection, name: str, context: object) -> None:
         with self._lock:
             writes, levels = self._pop_to(conn, name)
-            # Directly inside the test's outer transaction a release is the app's commit.
-            visible = len(levels) <= 1 and bool(conn.info.get(OUTER_TRANSACTION))
-            if not visible and levels:
+            if levels:
+                # Kept in the enclosing level: rolling that back undoes them too.
                 levels[-1].writes += writes
-        if visible:
-            self._commit(writes)
+        if conn.info.get(OUTER_TRANSACTION):
+            # On the test's one connection every reader sees a released SAVEPOINT's rows at
+            # once, whichever savepoint (the test's own Session's) encloses it: it is the
+            # app's commit.
+            self._commit([w for w in writes if w.committed_at is None])
 
-    def _pending(self, thread: int) -> tuple[Write, ...]:
+    def _pending(self, site: Site) -> tuple[Write, ...]:
+        # The site's own uncommitted writes only: test code holding an open transaction around
+        # a request is not the request's.
         with self._lock:
             return tuple(
                 w
                 for levels in self._levels.values()
                 for level in levels
                 for w in level.writes
-                if w.thread == thread
+                if w.site is site and w.committed_at is None
             )
 
     # -- Redis --------------------------------------------------------------------------------
@@ -295,7 +301,7 @@ class DepsRecorder:
             self.recording.fills.append(fill)
         elif kind == INVALIDATION:
             site = self._site(writing=False)
-            pending = self._pending(threading.get_ident())
+            pending = self._pending(site) if site is not None else ()
             self.recording.invalidations.append(
                 Invalidation(effect.key, effect.pattern, site, next(self._seq), pending)
             )

@@ -252,3 +252,51 @@ def test_a_staleness_budget_exempts_nothing(pytester: pytest.Pytester, backend: 
     result = pytester.runpytest("--cachesync-strict")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([MISSING_LINE])
+
+
+INSIDE_THE_TESTS_TRANSACTION = """
+import shop
+
+
+def test_delete_user(client, cachesync):
+    client.get("/lots/3")
+    # The test's Session opens its transaction (a SAVEPOINT in rollback mode) before the request.
+    assert cachesync.db.get(shop.User, 2) is not None
+    assert client.delete("/users/2").status_code == 200
+"""
+
+
+@pytest.mark.parametrize("reset", ["rollback", "truncate"])
+def test_a_request_inside_the_tests_open_transaction_is_still_mapped(
+    pytester: pytest.Pytester, backend: Backend, reset: str
+) -> None:
+    pytester.makepyfile(test_delete=INSIDE_THE_TESTS_TRANSACTION)
+    result = pytester.runpytest("--cachesync-strict", f"--cachesync-db-reset={reset}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*missing invalidation: DELETE /users/<user_id> wrote spots*"])
+
+
+TEST_WRITES_AROUND_A_REQUEST = """
+import shop
+
+BUGS = False
+
+
+def test_rename_around(client, cachesync):
+    client.get("/users/2")
+    cachesync.db.add(shop.Lot(id=9, name="West"))
+    cachesync.db.flush()  # the test's own write, not committed yet
+    assert client.put("/users/2", json={"name": "Bea"}).status_code == 200
+    cachesync.db.commit()
+"""
+
+
+def test_the_tests_own_open_writes_are_not_the_requests(
+    pytester: pytest.Pytester, backend: Backend
+) -> None:
+    pytester.makepyfile(test_around=TEST_WRITES_AROUND_A_REQUEST)
+    # Rollback mode: one connection, so the app can write while the test's transaction is open
+    # (SQLite would lock a second one out).
+    result = pytester.runpytest("--cachesync-strict")
+    result.assert_outcomes(passed=1)
+    assert "before COMMIT" not in result.stdout.str()
