@@ -239,12 +239,18 @@ class DepsRecorder:
             self._levels.setdefault(conn, [_Level(None)]).append(_Level(name))
 
     def _pop_to(self, conn: Connection, name: str) -> tuple[list[Write], list[_Level]]:
+        """Close savepoint ``name``: the level of that name, else the innermost one.
+
+        SQLAlchemy names a savepoint only after its event (``begin_nested()`` passes no name),
+        and closes nested transactions innermost first.
+        """
         levels = self._levels.get(conn, [])
+        named = any(level.savepoint == name for level in levels[1:])
         popped: list[Write] = []
         while len(levels) > 1:
             level = levels.pop()
             popped += level.writes
-            if level.savepoint == name:
+            if not named or level.savepoint == name:
                 break
         return popped, levels
 

@@ -284,7 +284,7 @@ BUGS = False
 
 def test_rename_around(client, cachesync):
     client.get("/users/2")
-    cachesync.db.add(shop.Lot(id=9, name="West"))
+    cachesync.db.add(shop.User(id=5, name="Cy"))  # the table user:2 was filled from
     cachesync.db.flush()  # the test's own write, not committed yet
     assert client.put("/users/2", json={"name": "Bea"}).status_code == 200
     cachesync.db.commit()
