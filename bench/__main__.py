@@ -16,7 +16,17 @@ from collections.abc import Callable
 from bench._table import Result, machine_header, markdown_table, recording, write_latest
 
 # In-process benchmarks first, while the machine is quiet; then the ones that start processes.
-MODULES = ("isolation", "compare", "clock", "spy", "strict", "invalidation_map", "xdist", "load")
+MODULES = (
+    "isolation",
+    "compare",
+    "clock",
+    "spy",
+    "strict",
+    "invalidation_map",
+    "unused",
+    "xdist",
+    "load",
+)
 
 
 def _call(entry: Callable[..., object]) -> object:

@@ -15,7 +15,7 @@ import fakeredis
 import redis
 
 from bench._table import Result, markdown_table, median, ratio
-from pytest_cachesync.clock.clock import CacheClock
+from pytest_cachesync import CacheClock
 from pytest_cachesync.clock.engines import (
     EngineName,
     create_engine,

@@ -20,9 +20,8 @@ import sqlalchemy as sa
 from flask import Flask, jsonify
 
 from bench._table import Result, markdown_table, median, ratio, timings_ms
+from pytest_cachesync import OracleClient, RedisSpy
 from pytest_cachesync.staleness.bypass import Bypass
-from pytest_cachesync.staleness.oracle import OracleClient
-from pytest_cachesync.staleness.spy import RedisSpy
 
 SPY_REDIS_URL = "redis://127.0.0.1:6379/7"
 PATTERNS = ("lot:*", "lots:*")

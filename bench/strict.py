@@ -1,7 +1,7 @@
-"""The oracle's cost: the sample app's test suite with --cachesync-strict against plain runs.
+"""The oracle's cost: the sample app's test suite with --cachesync-oracle against plain runs.
 
 The figure is the summed per-test time (setup + call + teardown as pytest reports it), which is
-what strict mode adds to; wall time, which also holds start-up and collection, is in the note.
+what oracle mode adds to; wall time, which also holds start-up and collection, is in the note.
 Plain and strict runs alternate so that drift on a noisy machine hits both alike.
 """
 
@@ -12,13 +12,13 @@ from bench._table import Result, markdown_table, median, ratio
 from bench.compare import WITHOUT_BASELINE_PLUGINS
 
 SUITE = ROOT / "tests" / "app"
-STRICT_FLAG = "--cachesync-strict"
-# The project's own ini turns strict mode on, so the plain run has to turn it off.
-PLAIN_FLAGS = ["-o", "cachesync_strict=false"]
+STRICT_FLAG = "--cachesync-oracle"
+# The project's own ini turns oracle mode on, so the plain run has to turn it off.
+PLAIN_FLAGS = ["-o", "cachesync_oracle=false"]
 ROUNDS = 2
 GOAL_RATIO = 2.2
 TIMEOUT_S = 180.0
-NAME = "strict mode vs plain, sample app suite"
+NAME = "oracle mode vs plain, sample app suite"
 
 
 def _run(strict: bool) -> SuiteRun:

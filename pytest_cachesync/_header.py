@@ -1,33 +1,24 @@
-"""The ``cachesync:`` line of pytest's report header."""
+"""The ``cachesync`` lines of pytest's report header, shown when the plugin is configured."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
-from ._options import Settings
+from ._options import OPTIONS, Section, Setting, shown
 from ._session import Runtime
 from .clock.engines import engine_header
-from .stores.guard import mask_db_url, mask_redis_url
 
-_OTHER_SETTINGS = (
-    "redis_isolation",
-    "allow_remote",
-    "allow_foreign_redis",
-    "reuse_db",
-    "metadata",
-    "redis_targets",
-)
+# Shown first on the stores line, always, with their own wording.
+_STORES_FIRST = ("redis_url", "db_url", "db_reset")
 
 
 def _redis_part(runtime: Runtime) -> str:
     setting = runtime.settings.redis_url
-    plans = list(runtime.redis_plans.values())
+    plans = list(runtime.redis_plans.values()) or [runtime.redis_plan]
     if setting.value is None:
         where = "fakeredis"
         if plans and plans[0].prefix:
             where += " (key prefix per worker)"
     else:
-        where = mask_redis_url(setting.value)
+        where = setting.value.masked
         modes = {plan.mode for plan in plans}
         if modes == {"db"} and len(plans) > 1:
             dbs = sorted(plan.db for plan in plans)
@@ -38,46 +29,41 @@ def _redis_part(runtime: Runtime) -> str:
 
 
 def _db_part(runtime: Runtime) -> str:
+    from .stores.guard import mask_db_url
+
     setting = runtime.settings.db_url
     if runtime.db_url is None:
         return f"db=sqlite file per worker ({setting.source})"
     return f"db={mask_db_url(runtime.db_url)} ({setting.source})"
 
 
-def header_line(runtime: Runtime, describe: Callable[[Settings, Sequence[str]], list[str]]) -> str:
+def _render(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return shown(value)
+
+
+def _settings(runtime: Runtime, section: Section) -> list[tuple[str, Setting[object]]]:
+    return [
+        (option.name.replace("_", "-"), getattr(runtime.settings, option.name))
+        for option in OPTIONS
+        if option.section == section
+    ]
+
+
+def header_line(runtime: Runtime) -> str:
     reset = runtime.settings.db_reset
     parts = [
         _redis_part(runtime),
         _db_part(runtime),
         f"db-reset={reset.value} ({reset.source})",
-        *describe(runtime.settings, _OTHER_SETTINGS),
     ]
+    for name, setting in _settings(runtime, "stores"):
+        if name.replace("-", "_") not in _STORES_FIRST and setting.source != "default":
+            parts.append(f"{name}={_render(setting.value)} ({setting.source})")
     return "cachesync: " + ", ".join(parts)
-
-
-_STALENESS_SETTINGS = (
-    "cache_patterns",
-    "strict",
-    "allowed_staleness",
-    "oracle_skip",
-    "ttl_bounds",
-    "report",
-    "invalidation_map",
-    "invalidation_exempt",
-    "map",
-)
-
-
-def _shown(value: object) -> str:
-    if value is None or value == ():
-        return "none"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float):
-        return f"{value:g} s"
-    if isinstance(value, tuple):
-        return " ".join(str(v) for v in value)
-    return str(value)
 
 
 def clock_line(runtime: Runtime) -> str:
@@ -86,17 +72,12 @@ def clock_line(runtime: Runtime) -> str:
 
 
 def staleness_line(runtime: Runtime) -> str:
-    parts = []
-    for name in _STALENESS_SETTINGS:
-        setting = getattr(runtime.settings, name)
-        value = setting.value
-        # Exemptions hold spaces themselves.
-        shown = "; ".join(value) if name == "invalidation_exempt" and value else _shown(value)
-        parts.append(f"{name.replace('_', '-')}={shown} ({setting.source})")
+    parts = [
+        f"{name}={shown(setting.value)} ({setting.source})"
+        for name, setting in _settings(runtime, "staleness")
+    ]
     return "cachesync staleness: " + ", ".join(parts)
 
 
-def header_lines(
-    runtime: Runtime, describe: Callable[[Settings, Sequence[str]], list[str]]
-) -> list[str]:
-    return [header_line(runtime, describe), clock_line(runtime), staleness_line(runtime)]
+def header_lines(runtime: Runtime) -> list[str]:
+    return [header_line(runtime), clock_line(runtime), staleness_line(runtime)]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 import pytest
-import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 def _split(path: str, option: str) -> tuple[str, list[str]]:
@@ -36,6 +39,8 @@ def resolve_owner(path: str, option: str) -> tuple[object, str]:
 
 def load_metadata(path: str) -> sa.MetaData:
     """A MetaData from a path to one, or to anything with a ``metadata`` attribute."""
+    import sqlalchemy as sa
+
     owner, name = resolve_owner(path, "cachesync_metadata")
     found = getattr(owner, name)
     metadata = found if isinstance(found, sa.MetaData) else getattr(found, "metadata", None)

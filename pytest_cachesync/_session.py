@@ -8,16 +8,19 @@ The claims it takes against concurrent sessions are held until pytest unconfigur
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy.engine import URL
 
 from ._options import Settings
 from ._workers import Worker, current_worker, planned_workers
-from .stores.claims import SessionLocks, hold_stores
-from .stores.guard import check_db_url, check_redis_url, parse_db_url
-from .stores.redis import KeyspacePlan, RedisKeyspace, plan_keyspace, server_database_count
-from .stores.sql import plan_database
+
+# The stores are imported when a setting names a server, or when a test first asks for one: a
+# session that never uses the plugin imports neither redis nor SQLAlchemy.
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from .stores.redis import KeyspacePlan
 
 
 @dataclass
@@ -31,8 +34,25 @@ class Runtime:
     redis_plans: dict[str, KeyspacePlan] = field(default_factory=dict)
 
     @property
+    def redis_url(self) -> str | None:
+        """The URL of the configured Redis server; None for the embedded default."""
+        target = self.settings.redis_url.value
+        return None if target is None else target.url
+
+    @property
     def redis_plan(self) -> KeyspacePlan:
-        return self.redis_plans[self.worker.name]
+        plan = self.redis_plans.get(self.worker.name)
+        if plan is None:
+            # The embedded default needs no preflight: its keyspace is planned on first use.
+            from .stores.redis import plan_keyspace
+
+            plan = self.redis_plans[self.worker.name] = plan_keyspace(
+                self.redis_url,
+                self.settings.redis_isolation.value,
+                self.worker,
+                self.redis_databases,
+            )
+        return plan
 
 
 RUNTIME_KEY = pytest.StashKey[Runtime]()
@@ -42,27 +62,15 @@ def configure(config: pytest.Config, settings: Settings) -> Runtime:
     """Validate the URLs (no connection) and remember the settings."""
     allow_remote = settings.allow_remote.value
     redis_url = settings.redis_url.value
-    if redis_url is not None:
-        check_redis_url(redis_url, allow_remote=allow_remote)
-    db_url = parse_db_url(settings.db_url.value) if settings.db_url.value else None
-    if db_url is not None:
-        check_db_url(db_url, allow_remote=allow_remote)
-    bounds = settings.ttl_bounds
-    if bounds.value is not None:
-        from .staleness.checks import TtlPolicy
+    db_url: URL | None = None
+    if redis_url is not None or settings.db_url.value:
+        from .stores.guard import check_db_url, check_redis_url, parse_db_url
 
-        try:
-            TtlPolicy.parse(bounds.value)
-        except ValueError as error:
-            raise pytest.UsageError(f"cachesync ttl-bounds ({bounds.source}): {error}.") from None
-    exempt = settings.invalidation_exempt
-    if exempt.value:
-        from .staleness.map_analysis import parse_exemptions
-
-        try:
-            parse_exemptions(exempt.value, exempt.source)
-        except ValueError as error:
-            raise pytest.UsageError(f"cachesync invalidation-exempt: {error}.") from None
+        if redis_url is not None:
+            check_redis_url(redis_url.url, allow_remote=allow_remote)
+        if settings.db_url.value:
+            db_url = parse_db_url(settings.db_url.value)
+            check_db_url(db_url, allow_remote=allow_remote)
     runtime = Runtime(settings=settings, worker=current_worker(config), db_url=db_url)
     config.stash[RUNTIME_KEY] = runtime
     return runtime
@@ -71,7 +79,14 @@ def configure(config: pytest.Config, settings: Settings) -> Runtime:
 def preflight(config: pytest.Config, runtime: Runtime) -> None:
     """Claim the stores, reach the servers, refuse foreign keyspaces and databases."""
     settings = runtime.settings
-    redis_url = settings.redis_url.value
+    redis_url = runtime.redis_url
+    if redis_url is None and runtime.db_url is None:
+        # Embedded stores private to this process: nothing to claim or reach.
+        return
+    from .stores.claims import SessionLocks, hold_stores
+    from .stores.redis import RedisKeyspace, plan_keyspace, server_database_count
+    from .stores.sql import plan_database
+
     workers = planned_workers(config)
     if redis_url is not None:
         runtime.redis_databases = server_database_count(redis_url)

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
-import redis
 
+from ._markers import CLOCK_MARKER_NAME as CLOCK_MARKER
 from ._session import RUNTIME_KEY
-from .clock.clock import CacheClock, ClockSettings
-from .stores.redis import RedisKeyspace
 
-CLOCK_MARKER = "cachesync_clock"
-CLOCK_KEY = pytest.StashKey[CacheClock]()
+if TYPE_CHECKING:
+    import redis
+
+    from .clock.clock import CacheClock, ClockSettings
+    from .stores.redis import RedisKeyspace
+
+CLOCK_KEY = pytest.StashKey["CacheClock"]()
 """The running clock of a test, on ``item.stash``: the spy reads its time from it."""
 
 
 def clock_settings(node: pytest.Item) -> ClockSettings:
+    from .clock.clock import ClockSettings
+
     marker = node.get_closest_marker(CLOCK_MARKER)
     if marker is None:
         return ClockSettings()
@@ -41,6 +47,8 @@ def cachesync_clock(
     with ``--cachesync-clock-engine`` (time-machine when installed, else freezegun) and returns to
     real time at teardown. ``cachesync.clock`` is the same object.
     """
+    from .clock.clock import CacheClock
+
     wanted = clock_settings(request.node)
     engine = wanted.engine or request.config.stash[RUNTIME_KEY].settings.clock_engine.value
     clock = CacheClock(

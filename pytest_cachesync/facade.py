@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
@@ -12,7 +11,8 @@ from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
     from .clock.clock import CacheClock
-    from .staleness.checks import StalenessChecker, TtlPolicy
+    from .staleness.checks import InvalidationBlock, StalenessChecker
+    from .staleness.patterns import TtlPolicy
     from .staleness.race import RaceInjector
     from .staleness.spy import RedisSpy
     from .staleness.sql_recorder import SqlRecorder
@@ -144,13 +144,16 @@ class CacheSync:
         checker = self._checker("assert_fresh_within")
         return checker.assert_fresh_within(read, seconds, self.clock, ignore=ignore)
 
-    @contextmanager
     def assert_invalidated(
         self, *keys_or_patterns: str, reads: Sequence[Callable[[], object]] = ()
-    ) -> Iterator[None]:
-        """The block must invalidate the named keys (or, with ``reads``, all that they fill)."""
-        with self._checker("assert_invalidated").assert_invalidated(*keys_or_patterns, reads=reads):
-            yield
+    ) -> InvalidationBlock:
+        """``with cachesync.assert_invalidated("user:1"):`` the block must invalidate the named
+        keys (or, with ``reads``, all that they fill).
+
+        Called without ``with`` it checks nothing, so the test fails at teardown.
+        """
+        checker = self._checker("assert_invalidated")
+        return checker.assert_invalidated(*keys_or_patterns, reads=reads)
 
     def check_ttl_policy(self, policy: TtlPolicy | Mapping[str, float] | str | None = None) -> None:
         """Every cache key written so far has a TTL within its pattern's bound.
@@ -158,7 +161,7 @@ class CacheSync:
         Without ``policy``: the marker's ``ttl_bounds``, else ``--cachesync-ttl-bounds``, else
         only "has a TTL" is checked.
         """
-        from .staleness.checks import TtlPolicy
+        from .staleness.patterns import TtlPolicy
 
         if policy is None:
             parsed = self._ttl_policy()

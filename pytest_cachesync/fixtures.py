@@ -5,24 +5,26 @@ from __future__ import annotations
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import redis
-import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
-from ._import_path import load_metadata
 from ._markers import MARKER_NAME, marker_options
-from ._options import DbReset
 from ._session import RUNTIME_KEY, Runtime
-from .facade import CacheSync
-from .stores.engines import make_engine
-from .stores.redis import RedisKeyspace
-from .stores.rollback import RollbackScope
-from .stores.sql import TestDatabase, plan_database
-from .stores.truncate import Truncator, WriteTracker
 from .watch_fixtures import ttl_policy
+
+# Redis, SQLAlchemy and the stores are imported inside the fixtures, on first use: this module
+# is registered in every session of every project that has the plugin installed.
+if TYPE_CHECKING:
+    import redis
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+
+    from ._options import DbReset
+    from .facade import CacheSync
+    from .stores.redis import RedisKeyspace
+    from .stores.sql import TestDatabase
+    from .stores.truncate import Truncator, WriteTracker
 
 
 @dataclass
@@ -69,7 +71,7 @@ CURRENT_ITEM = pytest.StashKey[pytest.Item]()
 # the plugin's teardown hook before the test's fixtures are torn down.
 NEXT_ITEM = pytest.StashKey["pytest.Item | None"]()
 
-_TEST_REDIS = pytest.StashKey[redis.Redis]()
+_TEST_REDIS = pytest.StashKey["redis.Redis"]()
 _TEST_SQL = pytest.StashKey[TestSql]()
 
 
@@ -108,8 +110,10 @@ def _cachesync_runtime(_cachesync_config: pytest.Config) -> Runtime:
 
 @pytest.fixture(scope="session")
 def _cachesync_keyspace(_cachesync_config: pytest.Config) -> Iterator[RedisKeyspace]:
+    from .stores.redis import RedisKeyspace
+
     runtime = _cachesync_config.stash[RUNTIME_KEY]
-    url = runtime.settings.redis_url.value
+    url = runtime.redis_url
     plan = runtime.redis_plan
     keyspace = RedisKeyspace.embedded(plan) if url is None else RedisKeyspace.on_server(url, plan)
     keyspace.claim(allow_foreign=runtime.settings.allow_foreign_redis.value)
@@ -173,12 +177,20 @@ def cachesync_metadata(_cachesync_runtime: Runtime) -> sa.MetaData:
     ``Base.metadata``), or set the ini key ``cachesync_metadata = myapp.models:Base``. Without
     either, it is an empty MetaData: enough for tests that only use Redis.
     """
+    import sqlalchemy as sa
+
+    from ._import_path import load_metadata
+
     path = _cachesync_runtime.settings.metadata.value
     return load_metadata(path) if path else sa.MetaData()
 
 
 @pytest.fixture(scope="session")
 def _cachesync_sql(_cachesync_config: pytest.Config) -> Iterator[SqlStore]:
+    from .stores.engines import make_engine
+    from .stores.sql import plan_database
+    from .stores.truncate import Truncator, WriteTracker
+
     runtime = _cachesync_config.stash[RUNTIME_KEY]
     # Looked up here, once, rather than declared: see the note above CURRENT_ITEM.
     item = _cachesync_config.stash[CURRENT_ITEM]
@@ -239,6 +251,8 @@ def _end_test_sql(item: pytest.Item, test_sql: TestSql) -> None:
 
 
 def _rollback_sql(store: SqlStore) -> TestSql:
+    from .stores.rollback import RollbackScope
+
     scope = RollbackScope(store.engine)
     store.tracker.ignored_connection = scope.connection
 
@@ -254,6 +268,8 @@ def _rollback_sql(store: SqlStore) -> TestSql:
 
 
 def _truncate_sql(store: SqlStore, item: pytest.Item) -> TestSql:
+    from sqlalchemy.orm import Session
+
     made: list[Session] = []
 
     def get_session() -> Session:
@@ -325,6 +341,8 @@ def cachesync(
     ``cachesync.assert_fresh(read)``, ``assert_fresh_within(read, seconds)``,
     ``assert_invalidated(*keys)`` and ``check_ttl_policy()``.
     """
+    from .facade import CacheSync
+
     config = _cachesync_config
     item = config.stash[CURRENT_ITEM]
     keyspace = _cachesync_keyspace

@@ -1,4 +1,10 @@
-"""pytest hooks and options of pytest-cachesync."""
+"""pytest hooks and options of pytest-cachesync.
+
+Installed, the plugin is loaded by every pytest run in the environment, so this module and the
+fixture modules it registers import no store, client or web library at start-up: Redis,
+SQLAlchemy, fakeredis and Flask are imported when a test first asks for a ``cachesync``
+fixture (or an option names a server).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,10 @@ from typing import Any
 import pytest
 
 from . import clock_fixture, fixtures, watch_fixtures
-from ._markers import MARKER_HELP
-from ._options import add_options, describe_sources, resolve
+from ._markers import CLOCK_MARKER_HELP, MARKER_HELP
+from ._options import add_options, resolve
 from ._session import RUNTIME_KEY, configure, preflight
-from .clock.clock import MARKER_LINE as CLOCK_MARKER_LINE
-from .staleness.session_figures import (
+from .staleness.report import (
     FIGURES_KEY,
     REPORT_KEY,
     WORKEROUTPUT_KEY,
@@ -27,7 +32,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
-    config.addinivalue_line("markers", CLOCK_MARKER_LINE)
+    config.addinivalue_line("markers", CLOCK_MARKER_HELP)
     runtime = configure(config, resolve(config))
     config.stash[FIGURES_KEY] = SessionFigures()
     config.pluginmanager.register(fixtures.config_fixture(config), "cachesync-config-fixture")
@@ -59,12 +64,13 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    runtime = config.stash.get(RUNTIME_KEY, None)
+    if runtime is None or not runtime.settings.configured:
+        # Installed but not set up for this project: its runs stay as they were.
+        return None
     from ._header import header_lines
 
-    runtime = config.stash.get(RUNTIME_KEY, None)
-    if runtime is None:
-        return None
-    return header_lines(runtime, describe_sources)
+    return header_lines(runtime)
 
 
 @pytest.hookimpl(optionalhook=True)

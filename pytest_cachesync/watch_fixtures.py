@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
-import redis
-import sqlalchemy as sa
 
 from ._markers import marker_options
 from ._session import RUNTIME_KEY, Runtime
 from .clock_fixture import CLOCK_KEY
-from .staleness.checks import TtlPolicy
-from .staleness.session_figures import FIGURES_KEY
-from .staleness.spy import RedisSpy
-from .staleness.watch import Watch, clock_time
-from .stores.redis import RedisKeyspace
+from .staleness.report import FIGURES_KEY
+
+if TYPE_CHECKING:
+    import redis
+    import sqlalchemy as sa
+
+    from .staleness.oracle import CacheSyncClient
+    from .staleness.patterns import TtlPolicy
+    from .staleness.spy import RedisSpy
+    from .staleness.watch import Watch
+    from .stores.redis import RedisKeyspace
 
 
 def ttl_policy(node: pytest.Item, runtime: Runtime) -> TtlPolicy | None:
@@ -24,18 +28,17 @@ def ttl_policy(node: pytest.Item, runtime: Runtime) -> TtlPolicy | None:
     marked = marker_options(node).ttl_bounds
     if marked is not None:
         return marked
-    configured = runtime.settings.ttl_bounds.value
-    return TtlPolicy.parse(configured) if configured else None
+    return runtime.settings.ttl_bounds.value
 
 
-def strict_mode(node: pytest.Item, runtime: Runtime) -> bool:
-    """Whether the test runs in strict mode: its marker's ``strict=``, else the setting."""
-    marked = marker_options(node).strict
-    return runtime.settings.strict.value if marked is None else marked
+def oracle_mode(node: pytest.Item, runtime: Runtime) -> bool:
+    """Whether the test runs in oracle mode: its marker's ``oracle=``, else the setting."""
+    marked = marker_options(node).oracle
+    return runtime.settings.oracle.value if marked is None else marked
 
 
 WATCH_FIXTURE = "_cachesync_watch"
-_WATCH = pytest.StashKey[Watch]()
+_WATCH = pytest.StashKey["Watch"]()
 
 
 @pytest.fixture
@@ -45,6 +48,8 @@ def _cachesync_watch(
     _cachesync_keyspace: RedisKeyspace,
     cachesync_engine: sa.Engine,
 ) -> Iterator[Watch]:
+    from .staleness.watch import Watch, clock_time
+
     # The runtime from the stash, not a fixture: each fixture in a test's closure costs time.
     runtime = request.config.stash[RUNTIME_KEY]
     item = request.node
@@ -54,9 +59,10 @@ def _cachesync_watch(
         runtime.settings.cache_patterns.value,
         prefix=_cachesync_keyspace.key_prefix,
         now=clock_time(lambda: item.stash.get(CLOCK_KEY, None)),
+        lease_prefix=runtime.settings.lease_prefix.value,
         invalidation_map=runtime.settings.invalidation_map.value,
     )
-    from .staleness.map_analysis import parse_exemptions
+    from .staleness.exemptions import parse_exemptions
 
     exempt = runtime.settings.invalidation_exempt
     watch.exemptions = parse_exemptions(exempt.value, exempt.source) + parse_exemptions(
@@ -72,6 +78,10 @@ def _cachesync_watch(
         finally:
             watch.uninstall()
         request.config.stash[FIGURES_KEY].add(figures)
+    try:
+        watch.checker.raise_unentered()
+    except AssertionError as error:
+        pytest.fail(str(error), pytrace=False)
     policy = ttl_policy(item, runtime)
     if policy is not None:
         watch.check_ttl_policy(policy)
@@ -93,10 +103,10 @@ def cachesync_spy(_cachesync_watch: Watch) -> RedisSpy:
 
 
 @pytest.fixture
-def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) -> Any:
-    """A Flask test client for your ``app`` fixture; in strict mode it checks every GET.
+def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) -> CacheSyncClient:
+    """A Flask test client for your ``app`` fixture; in oracle mode it checks every GET.
 
-    With ``--cachesync-strict`` (or ``@pytest.mark.cachesync(strict=True)``) every GET is
+    With ``--cachesync-oracle`` (or ``@pytest.mark.cachesync(oracle=True)``) every GET is
     replayed with the cache bypassed and compared; a read staler than the allowed staleness
     (``--cachesync-allowed-staleness``, or the marker's ``staleness=``; 0 = read-your-writes)
     fails the test at that GET. Otherwise it is ``app.test_client()`` itself, at no replay cost.
@@ -121,11 +131,11 @@ def cachesync_client(request: pytest.FixtureRequest, _cachesync_watch: Watch) ->
             "application (it has no test_client()).",
             pytrace=False,
         )
-    client = test_client()
+    client: CacheSyncClient = test_client()
     options = marker_options(request.node)
     runtime = request.config.stash[RUNTIME_KEY]
     settings = runtime.settings
-    if not strict_mode(request.node, runtime):
+    if not oracle_mode(request.node, runtime):
         return client
     allowed = settings.allowed_staleness.value if options.staleness is None else options.staleness
     try:
@@ -150,11 +160,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if "cachesync_redis" not in names and "cachesync" not in names:
         return
     runtime = item.config.stash[RUNTIME_KEY]
-    # Strict mode watches every test on the plugin's stores: a missing invalidation fails a
+    # Oracle mode watches every test on the plugin's stores: a missing invalidation fails a
     # test that never reads the key again, whatever client it drives the app with.
     settings = runtime.settings
     mapped = settings.invalidation_map.value and bool(settings.cache_patterns.value)
-    if ttl_policy(item, runtime) is None and not (mapped and strict_mode(item, runtime)):
+    if ttl_policy(item, runtime) is None and not (mapped and oracle_mode(item, runtime)):
         return
     # A new list: parametrized tests share the one pytest built.
     index = _first_function_scoped(item, names)
@@ -166,14 +176,14 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     # After the test body, before teardown: a failure here is the test's own, not an error.
     result = yield
     watch = item.stash.get(_WATCH, None)
-    if watch is not None and strict_mode(item, item.config.stash[RUNTIME_KEY]):
+    if watch is not None and oracle_mode(item, item.config.stash[RUNTIME_KEY]):
         from .staleness.map_analysis import findings
 
         problems = findings(watch.invalidation_map())
         if problems:
             exempt = "\n".join(f"  {line}" for line in problems)
             pytest.fail(
-                f"strict mode: {len(problems)} invalidation problem(s) in this test:\n{exempt}\n"
+                f"oracle mode: {len(problems)} invalidation problem(s) in this test:\n{exempt}\n"
                 "If one is intended, exempt it: @pytest.mark.cachesync(invalidation_exempt="
                 "'METHOD /rule -> pattern') or the ini list cachesync_invalidation_exempt.",
                 pytrace=False,

@@ -18,7 +18,7 @@ from appkit import AppKit
 from flask import Flask
 from flask.testing import FlaskClient
 
-from pytest_cachesync.facade import CacheSync
+from pytest_cachesync import CacheSync
 from sample_app import create_app
 from sample_app.models import Base
 
@@ -64,7 +64,7 @@ def app(
 
 @pytest.fixture
 def client(cachesync_client: FlaskClient) -> FlaskClient:
-    """The plugin's client for ``app``: with ``--cachesync-strict`` every GET is checked fresh."""
+    """The plugin's client for ``app``: with ``--cachesync-oracle`` every GET is checked fresh."""
     return cachesync_client
 
 

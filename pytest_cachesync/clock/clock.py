@@ -256,10 +256,3 @@ class ClockSettings:
             tick=tick,
             engine=None if engine is None else validate_choice(engine),
         )
-
-
-MARKER_LINE = (
-    "cachesync_clock(start_at=None, *, tick=False, engine=None): start the test's clock at an "
-    "instant (datetime, date, ISO 8601 string or Unix timestamp; naive means UTC), ticking or "
-    "frozen."
-)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from fnmatch import fnmatchcase
+from contextlib import AbstractContextManager, contextmanager
+from types import TracebackType
 from typing import TypeVar
 
 from pytest_cachesync.clock.reading import ClockLike, advance
@@ -14,7 +14,7 @@ from pytest_cachesync.clock.reading import ClockLike, advance
 from .bypass import Bypass, read_value
 from .commands import TtlEffect
 from .compare import IgnoreList, comparable, diff
-from .patterns import as_text, is_lease
+from .patterns import TtlPolicy, as_text
 from .spy import FILL, HIT, INVALIDATION, RedisSpy
 
 T = TypeVar("T")
@@ -26,42 +26,45 @@ def format_seconds(value: float | None) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".") + " s"
 
 
-@dataclass(frozen=True, slots=True)
-class TtlPolicy:
-    """Maximum TTL in seconds per cache pattern; every cache key written needs a TTL."""
+class InvalidationBlock:
+    """What ``assert_invalidated(...)`` returns: the check runs when its ``with`` block exits.
 
-    bounds: Mapping[str, float]
+    A call without ``with`` would check nothing and pass. So a block that is never entered is
+    reported: when it is garbage collected (at once, for a bare call statement) and by
+    :meth:`StalenessChecker.raise_unentered`, which the plugin calls at every test's teardown.
+    """
 
-    @classmethod
-    def parse(cls, value: str | Mapping[str, float] | Iterable[str]) -> TtlPolicy:
-        """From a mapping, or `"users:*=10 user:*=10"` (ini lines / option values)."""
-        if isinstance(value, Mapping):
-            items = list(value.items())
-        else:
-            entries = value.split() if isinstance(value, str) else list(value)
-            items = []
-            for entry in entries:
-                pattern, sep, seconds = entry.rpartition("=")
-                if not sep or not pattern:
-                    raise ValueError(f"TTL bound {entry!r} is not PATTERN=SECONDS")
-                items.append((pattern, seconds))
-        bounds: dict[str, float] = {}
-        for pattern, seconds in items:
-            try:
-                number = float(seconds)
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"TTL bound for {pattern!r} is not a number: {seconds!r}"
-                ) from None
-            if not math.isfinite(number) or number <= 0:
-                raise ValueError(f"TTL bound for {pattern!r} must be positive, got {seconds!r}")
-            bounds[pattern] = number
-        return cls(bounds)
+    def __init__(
+        self, check: Callable[[], AbstractContextManager[None]], call: str, missed: list[str]
+    ) -> None:
+        self._check = check
+        self.call = call
+        self._missed = missed
+        self.entered = False
+        self._running: AbstractContextManager[None] | None = None
 
-    def bound_for(self, pattern: str, key: str) -> float | None:
-        if pattern in self.bounds:
-            return self.bounds[pattern]
-        return next((s for p, s in self.bounds.items() if fnmatchcase(key, p)), None)
+    def __enter__(self) -> None:
+        if self.entered:
+            raise RuntimeError(f"{self.call} is a block for one `with` statement only")
+        self.entered = True
+        self._running = self._check()
+        self._running.__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        assert self._running is not None
+        return self._running.__exit__(exc_type, exc, traceback)
+
+    def __del__(self) -> None:
+        if not self.entered:
+            self._missed.append(self.call)
+
+    def __repr__(self) -> str:
+        return f"<InvalidationBlock {self.call} entered={self.entered}>"
 
 
 class StalenessChecker:
@@ -71,6 +74,22 @@ class StalenessChecker:
         self.spy = spy
         self.bypass = bypass
         self.clock = clock
+        self._blocks: weakref.WeakSet[InvalidationBlock] = weakref.WeakSet()
+        self._missed: list[str] = []
+
+    def raise_unentered(self) -> None:
+        """Fail for every ``assert_invalidated(...)`` made without a ``with`` block."""
+        missed = self._missed + [b.call for b in self._blocks if not b.entered]
+        self._missed.clear()
+        for block in self._blocks:
+            block.entered = True  # reported once
+        if missed:
+            calls = "\n".join(f"  {call}" for call in missed)
+            raise AssertionError(
+                "assert_invalidated(...) checks the block of a `with` statement; these calls had "
+                f"none and checked nothing:\n{calls}\nwrite: with cachesync.assert_invalidated"
+                "(...):\n    <the write that must invalidate>"
+            )
 
     # -- assert_fresh -------------------------------------------------------------------------
 
@@ -141,17 +160,29 @@ class StalenessChecker:
 
     # -- assert_invalidated -------------------------------------------------------------------
 
-    @contextmanager
     def assert_invalidated(
         self, *keys_or_patterns: str, reads: Sequence[Callable[[], object]] = ()
-    ) -> Iterator[None]:
-        """The block must invalidate the named keys (or, with `reads`, every key they fill).
+    ) -> InvalidationBlock:
+        """The ``with`` block must invalidate the named keys (or, with `reads`, every key they
+        fill).
 
         With `reads`, each read runs bypassed after the block; every cache key it fills must
         then be absent from the real Redis or hold that fresh value.
         """
         if not keys_or_patterns and not reads:
             raise TypeError("name the keys or patterns to invalidate, or pass reads=[...]")
+        named = ", ".join(repr(k) for k in keys_or_patterns)
+        call = f"assert_invalidated({named}{', reads=[...]' if reads else ''})"
+        block = InvalidationBlock(
+            lambda: self._invalidated(keys_or_patterns, reads), call, self._missed
+        )
+        self._blocks.add(block)
+        return block
+
+    @contextmanager
+    def _invalidated(
+        self, keys_or_patterns: Sequence[str], reads: Sequence[Callable[[], object]]
+    ) -> Iterator[None]:
         mark = len(self.spy.effects)
         yield
         effects = [e for e in self.spy.effects[mark:] if not e.bypassed]
@@ -182,7 +213,7 @@ class StalenessChecker:
         problems = []
         for key in sorted(filled):
             real = read_value(self.spy, key)
-            if real is None or is_lease(real):
+            if real is None or self.spy.classifier.is_lease(real):
                 continue
             fresh = self.bypass.scratch_value(key)
             if real != fresh:

@@ -13,44 +13,12 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any
 
 from .deps import REQUEST, Fill, Recording, Site, Write
+from .exemptions import Exemption
 from .map_report import EXEMPT, INVALIDATED, MISSING, STATES
 from .sql_rows import describe_rows, write_overlap
-
-
-@dataclass(frozen=True, slots=True)
-class Exemption:
-    """``SITE -> PATTERN``: globs on the write site's label and on the key pattern."""
-
-    site: str
-    pattern: str
-    source: str
-
-    @classmethod
-    def parse(cls, text: str, source: str) -> Exemption:
-        site, arrow, pattern = text.partition("->")
-        site, pattern = " ".join(site.split()), pattern.strip()
-        if not arrow or not site or not pattern or " " not in site:
-            raise ValueError(
-                f"invalidation exemption {text!r} is not 'METHOD /rule -> key pattern', "
-                "e.g. 'POST /reservations -> users:*'"
-            )
-        return cls(site, pattern, source)
-
-    def covers(self, site: str, pattern: str) -> bool:
-        return fnmatchcase(site, self.site) and (
-            pattern == self.pattern or fnmatchcase(pattern, self.pattern)
-        )
-
-    def render(self) -> str:
-        return f"{self.site} -> {self.pattern} ({self.source})"
-
-
-def parse_exemptions(entries: Iterable[str], source: str) -> tuple[Exemption, ...]:
-    return tuple(Exemption.parse(entry, source) for entry in entries if entry.strip())
 
 
 def _tables(writes: Iterable[Write]) -> list[str]:
@@ -256,7 +224,7 @@ def analyse(recording: Recording, exemptions: Sequence[Exemption] = ()) -> dict[
 
 
 def findings(test_map: dict[str, Any]) -> list[str]:
-    """What fails a strict test: missing invalidations and early ones, by requests."""
+    """What fails a test in oracle mode: missing invalidations and early ones, by requests."""
     lines = [
         f"missing invalidation: {cell['evidence']} "
         f"(pattern {cell['pattern']}; keys {', '.join(cell['keys'])})"

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import redis
@@ -27,7 +27,7 @@ import redis
 from .bypass import Bypass
 from .checks import StalenessChecker, format_seconds
 from .compare import IgnoreList, comparable, diff
-from .patterns import parse_patterns
+from .patterns import parse_path_patterns
 from .spy import HIT, RedisSpy
 from .sql_recorder import SqlRecorder
 
@@ -35,15 +35,21 @@ REPLAY_LOG_ATTRIBUTE = "cachesync_replay"
 """Set to True on every log record created while a replay runs, to tell its lines apart."""
 
 
-def parse_path_patterns(value: str | Iterable[str]) -> tuple[str, ...]:
-    """Glob patterns of request paths (space or comma separated); each must start with '/'."""
-    patterns = parse_patterns(value)
-    for pattern in patterns:
-        if not pattern.startswith("/"):
-            raise ValueError(
-                f"request path patterns start with '/' (e.g. /admin/*), got {pattern!r}"
-            )
-    return patterns
+class CacheSyncClient(Protocol):
+    """What ``cachesync_client`` gives a test: a Flask test client, or the oracle around one.
+
+    Both answer the request methods with the app's response (a Flask ``TestResponse``).
+    """
+
+    def get(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def post(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def put(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def patch(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 class PathSkipList:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 LEASE_PREFIX = "L:"
-"""Values starting with this mark a fill in progress (a lease), not cached data."""
+"""Values starting with this mark a fill in progress (a lease), not cached data
+(``--cachesync-lease-prefix``)."""
 
 
 def parse_patterns(value: str | Iterable[str]) -> tuple[str, ...]:
@@ -20,6 +23,17 @@ def parse_patterns(value: str | Iterable[str]) -> tuple[str, ...]:
     return patterns
 
 
+def parse_path_patterns(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Glob patterns of request paths (space or comma separated); each must start with '/'."""
+    patterns = parse_patterns(value)
+    for pattern in patterns:
+        if not pattern.startswith("/"):
+            raise ValueError(
+                f"request path patterns start with '/' (e.g. /admin/*), got {pattern!r}"
+            )
+    return patterns
+
+
 def as_text(value: object) -> str:
     """A key or value as text, whatever the client's decode_responses setting."""
     if isinstance(value, bytes | bytearray | memoryview):
@@ -27,11 +41,11 @@ def as_text(value: object) -> str:
     return str(value)
 
 
-def is_lease(value: object) -> bool:
-    """Whether a stored value is a lease token rather than cached data."""
+def is_lease(value: object, lease_prefix: str = LEASE_PREFIX) -> bool:
+    """Whether a stored value is a lease token (a fill in progress) rather than cached data."""
     if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).startswith(LEASE_PREFIX.encode())
-    return isinstance(value, str) and value.startswith(LEASE_PREFIX)
+        return bytes(value).startswith(lease_prefix.encode())
+    return isinstance(value, str) and value.startswith(lease_prefix)
 
 
 class KeyClassifier:
@@ -42,12 +56,24 @@ class KeyClassifier:
     more specific ones first when patterns overlap.
     """
 
-    def __init__(self, cache_patterns: Sequence[str] | str, prefix: str = "") -> None:
+    def __init__(
+        self,
+        cache_patterns: Sequence[str] | str,
+        prefix: str = "",
+        lease_prefix: str = LEASE_PREFIX,
+    ) -> None:
         self.patterns = parse_patterns(cache_patterns)
         if not isinstance(prefix, str):
             raise TypeError(f"key prefix must be a string, got {prefix!r}")
+        if not isinstance(lease_prefix, str) or not lease_prefix:
+            raise TypeError(f"lease prefix must be a non-empty string, got {lease_prefix!r}")
         self.prefix = prefix
+        self.lease_prefix = lease_prefix
         self._memo: dict[str, str | None] = {}
+
+    def is_lease(self, value: object) -> bool:
+        """Whether a stored value is a lease (starts with ``lease_prefix``), not cached data."""
+        return is_lease(value, self.lease_prefix)
 
     def strip(self, key: object) -> str:
         text = as_text(key)
@@ -79,3 +105,41 @@ class KeyClassifier:
 
     def __repr__(self) -> str:
         return f"KeyClassifier({list(self.patterns)!r}, prefix={self.prefix!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class TtlPolicy:
+    """Maximum TTL in seconds per cache pattern; every cache key written needs a TTL."""
+
+    bounds: Mapping[str, float]
+
+    @classmethod
+    def parse(cls, value: str | Mapping[str, float] | Iterable[str]) -> TtlPolicy:
+        """From a mapping, or `"users:*=10 user:*=10"` (ini lines / option values)."""
+        if isinstance(value, Mapping):
+            items = list(value.items())
+        else:
+            entries = value.split() if isinstance(value, str) else list(value)
+            items = []
+            for entry in entries:
+                pattern, sep, seconds = entry.rpartition("=")
+                if not sep or not pattern:
+                    raise ValueError(f"TTL bound {entry!r} is not PATTERN=SECONDS")
+                items.append((pattern, seconds))
+        bounds: dict[str, float] = {}
+        for pattern, seconds in items:
+            try:
+                number = float(seconds)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"TTL bound for {pattern!r} is not a number: {seconds!r}"
+                ) from None
+            if not math.isfinite(number) or number <= 0:
+                raise ValueError(f"TTL bound for {pattern!r} must be positive, got {seconds!r}")
+            bounds[pattern] = number
+        return cls(bounds)
+
+    def bound_for(self, pattern: str, key: str) -> float | None:
+        if pattern in self.bounds:
+            return self.bounds[pattern]
+        return next((s for p, s in self.bounds.items() if fnmatchcase(key, p)), None)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .bypass import Bypass, read_value
 from .commands import Kind, ParsedCommand
 from .compare import pretty
-from .patterns import as_text, is_lease
+from .patterns import LEASE_PREFIX, as_text, is_lease
 from .spy import MISS, KeyEffect, RedisSpy
 from .sql_recorder import SqlRecorder
 
@@ -30,10 +30,12 @@ class RaceOutcome:
     cached: object
     fresh: object
     database_writes: int | None
+    lease_prefix: str = LEASE_PREFIX
 
     @property
     def consistent(self) -> bool:
-        return self.cached is None or is_lease(self.cached) or self.cached == self.fresh
+        cached = self.cached
+        return cached is None or is_lease(cached, self.lease_prefix) or cached == self.fresh
 
     def describe(self) -> str:
         return (
@@ -72,7 +74,7 @@ class _Armed:
     def intercept(self, parsed: ParsedCommand, cache_keys: Sequence[str]) -> None:
         if self.fired_key is not None:
             return
-        if parsed.kind is Kind.WRITE and is_lease(parsed.value):
+        if parsed.kind is Kind.WRITE and self.spy.classifier.is_lease(parsed.value):
             return
         if parsed.kind not in (Kind.WRITE, Kind.SCRIPT):
             return
@@ -155,7 +157,8 @@ class RaceInjector:
                 )
         cached = read_value(self.spy, key)
         fresh = self._fresh(key, trigger, fresh_value)
-        outcome = RaceOutcome(key, armed.fired_command, cached, fresh, writes)
+        lease_prefix = self.spy.classifier.lease_prefix
+        outcome = RaceOutcome(key, armed.fired_command, cached, fresh, writes, lease_prefix)
         self.outcomes.append(outcome)
         return outcome
 

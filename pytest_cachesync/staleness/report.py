@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import pytest
+
 from .map_report import merge_maps, render_map_lines
 
 SCHEMA_VERSION = 1
@@ -284,3 +286,40 @@ def write_json(report: Report, path: str | Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(to_json(report) + "\n", encoding="utf-8")
     return target
+
+
+# -- the run's figures: collected per test, sent by xdist workers, merged by the controller --
+
+WORKEROUTPUT_KEY = "cachesync"
+"""Where a worker leaves its figures in ``config.workeroutput``."""
+
+
+class SessionFigures:
+    """Every observed test's figures in this process, and those the workers sent."""
+
+    def __init__(self) -> None:
+        self.tests: list[ItemFigures] = []
+        self.worker_outputs: list[Mapping[str, Any]] = []
+
+    def add(self, figures: ItemFigures) -> None:
+        self.tests.append(figures)
+
+    def add_worker_output(self, workeroutput: Mapping[str, Any] | None) -> None:
+        output = (workeroutput or {}).get(WORKEROUTPUT_KEY)
+        if output is not None:
+            self.worker_outputs.append(output)
+
+    def worker_output(self) -> dict[str, Any]:
+        return worker_output(self.tests)
+
+    def report(self) -> Report:
+        return merge([self.worker_output(), *self.worker_outputs])
+
+
+def observed(report: Report) -> bool:
+    """Whether any test sent a command through a spy or had a read checked."""
+    return any(t.commands or t.reads_checked or t.patterns for t in report.tests)
+
+
+FIGURES_KEY = pytest.StashKey[SessionFigures]()
+REPORT_KEY = pytest.StashKey[Report]()

@@ -18,7 +18,7 @@ import redis
 from pytest_cachesync.clock.reading import ClockLike, clock_reader
 
 from .commands import Kind, ParsedCommand, TtlEffect, is_empty_reply, parse_command
-from .patterns import KeyClassifier, as_text, is_lease
+from .patterns import LEASE_PREFIX, KeyClassifier, as_text
 from .records import (
     FILL,
     HIT,
@@ -67,6 +67,7 @@ class RedisSpy(SpyFindings):
         *,
         clock: ClockLike | None = None,
         prefix: str = "",
+        lease_prefix: str = LEASE_PREFIX,
     ) -> None:
         if not isinstance(client, redis.Redis):
             raise TypeError(f"the spy wraps a redis.Redis instance, got {type(client).__name__}")
@@ -74,7 +75,7 @@ class RedisSpy(SpyFindings):
         self.classifier = (
             classifier
             if isinstance(classifier, KeyClassifier)
-            else KeyClassifier(classifier, prefix)
+            else KeyClassifier(classifier, prefix, lease_prefix)
         )
         self.now = clock_reader(clock)
         self.events: list[CommandEvent] = []
@@ -263,20 +264,20 @@ class RedisSpy(SpyFindings):
         if kind is Kind.READ:
             replies = result if parsed.name == "MGET" else [result] * len(cache_keys)
             for key, reply in zip(cache_keys, replies, strict=False):
-                miss = is_empty_reply(reply) or is_lease(reply)
+                miss = is_empty_reply(reply) or self.classifier.is_lease(reply)
                 self._effect(key, MISS if miss else HIT, parsed, at, bypassed, reply)
         elif kind is Kind.WRITE:
             if parsed.conditional and not result:
                 return
             for key in cache_keys:
-                if is_lease(parsed.value):
+                if self.classifier.is_lease(parsed.value):
                     self._effect(key, LEASE, parsed, at, bypassed, parsed.value)
                 else:
                     self._fill(key, parsed, at, bypassed, parsed.value, parsed.ttl_effect)
         elif kind is Kind.DELETE:
             for key in cache_keys:
                 if parsed.name == "GETDEL":
-                    effect = MISS if result is None or is_lease(result) else HIT
+                    effect = MISS if result is None or self.classifier.is_lease(result) else HIT
                     self._effect(key, effect, parsed, at, bypassed, result)
                 self._effect(key, INVALIDATION, parsed, at, bypassed)
         elif kind is Kind.EXPIRE:
@@ -301,15 +302,15 @@ class RedisSpy(SpyFindings):
         old, new = before.get(key, _NOT_A_STRING), self._peek(execute, key)
         if new is _NOT_A_STRING or old is _NOT_A_STRING:
             return
-        if new is not None and not is_lease(new) and new != old:
+        if new is not None and not self.classifier.is_lease(new) and new != old:
             self._fill(key, parsed, at, bypassed, new, TtlEffect.UNKNOWN)
         elif old is not None and new is None:
             self._effect(key, INVALIDATION, parsed, at, bypassed)
-        elif is_lease(new) and new != old:
+        elif self.classifier.is_lease(new) and new != old:
             self._effect(key, LEASE, parsed, at, bypassed, new)
-        elif new is not None and not is_lease(new) and result is not None:
+        elif new is not None and not self.classifier.is_lease(new) and result is not None:
             self._effect(key, HIT, parsed, at, bypassed, new)
-        elif result is None or is_lease(result):
+        elif result is None or self.classifier.is_lease(result):
             self._effect(key, MISS, parsed, at, bypassed)
 
     def _fill(

@@ -15,10 +15,12 @@ import redis
 import sqlalchemy as sa
 
 from .bypass import Bypass
-from .checks import StalenessChecker, TtlPolicy, format_seconds
+from .checks import StalenessChecker, format_seconds
 from .deps import DepsRecorder
-from .map_analysis import Exemption, analyse
+from .exemptions import Exemption
+from .map_analysis import analyse
 from .oracle import OracleClient
+from .patterns import LEASE_PREFIX, TtlPolicy
 from .race import RaceInjector
 from .report import ItemFigures, item_figures
 from .spy import RedisSpy
@@ -68,9 +70,11 @@ class Watch:
         *,
         prefix: str,
         now: Callable[[], float],
+        lease_prefix: str = LEASE_PREFIX,
         invalidation_map: bool = True,
     ) -> Watch:
-        spy = RedisSpy(client, patterns, clock=now, prefix=prefix).install()
+        spy = RedisSpy(client, patterns, clock=now, prefix=prefix, lease_prefix=lease_prefix)
+        spy.install()
         try:
             sql = SqlRecorder(engine, clock=now).install()
         except BaseException:
@@ -135,7 +139,7 @@ class Watch:
         skip: Sequence[str] = (),
     ) -> OracleClient:
         """A strict oracle around a Flask test client, counted in this test's figures."""
-        self.require_patterns("strict mode")
+        self.require_patterns("oracle mode")
         oracle = OracleClient(
             client,
             self.spy,

@@ -7,19 +7,22 @@ Every check here runs before the plugin connects anywhere (hosts) or before it w
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from . import targets
+
+# Re-exported: the refusals and the stores name URLs in their messages.
+from .targets import REDIS_SCHEMES as REDIS_SCHEMES
+from .targets import mask_redis_url as mask_redis_url
+
 
 def refusal(message: str) -> pytest.UsageError:
     """The plugin refused to touch a store; the message says why and which option overrides."""
     return pytest.UsageError(message)
-
-
-REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -32,19 +35,6 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def mask_redis_url(url: str) -> str:
-    """The URL with its password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    userinfo = f"{parts.username or ''}:***"
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{userinfo}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def mask_db_url(url: str | URL) -> str:
@@ -78,20 +68,10 @@ def check_redis_url(url: str, *, allow_remote: bool) -> None:
 
 def redis_db_from_url(url: str) -> int:
     """The database number a redis-py URL selects (path for redis://, ``?db=`` for unix://)."""
-    parts = urlsplit(url)
-    query_db = parse_qs(parts.query).get("db")
-    raw = query_db[0] if query_db else ""
-    if not raw and parts.scheme != "unix":
-        raw = parts.path.lstrip("/")
-    if not raw:
-        return 0
     try:
-        return int(raw)
-    except ValueError:
-        raise pytest.UsageError(
-            f"cachesync: Redis URL {mask_redis_url(url)!r} names database {raw!r}, "
-            "which is not a number."
-        ) from None
+        return targets.redis_db_from_url(url)
+    except ValueError as error:
+        raise pytest.UsageError(f"cachesync: {error}.") from None
 
 
 def parse_db_url(url: str) -> URL:

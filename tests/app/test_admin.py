@@ -116,7 +116,7 @@ def test_dashboard_json_and_html(kit: AppKit, admin_headers: dict[str, str]) -> 
     lot = kit.lot()
     kit.client.get(f"/parking-lots/{lot}")
     kit.client.get(f"/parking-lots/{lot}")
-    # In strict mode each of those GETs was replayed with the cache bypassed: a cold read (one
+    # In oracle mode each of those GETs was replayed with the cache bypassed: a cold read (one
     # more miss) that the app's own counters see too. The dashboard itself is not replayed.
     replays = len(getattr(kit.client, "checks", ()))
     data = kit.client.get("/admin/redis-dashboard?format=json", headers=admin_headers).get_json()

@@ -10,7 +10,7 @@ import redis
 import sqlalchemy as sa
 from appkit import AppKit, is_fake
 
-from pytest_cachesync.clock.clock import CacheClock
+from pytest_cachesync import CacheClock
 from pytest_cachesync.staleness.oracle import REPLAY_LOG_ATTRIBUTE
 from sample_app import create_app, queries
 from sample_app.cache import get_cache, invalidate
@@ -29,7 +29,7 @@ def test_reads_log_miss_then_hit_and_count_per_pattern(
     requests = [r.getMessage() for r in records if not getattr(r, REPLAY_LOG_ATTRIBUTE, False)]
     replays = [r.getMessage() for r in records if getattr(r, REPLAY_LOG_ATTRIBUTE, False)]
     assert requests == [f"Cache MISS: parking_lot:{lot}", f"Cache HIT: parking_lot:{lot}"]
-    # In strict mode each GET is replayed with the cache bypassed: a cold read the app's own
+    # In oracle mode each GET is replayed with the cache bypassed: a cold read the app's own
     # counters see too, one miss and one fill each.
     assert replays == [f"Cache MISS: parking_lot:{lot}"] * len(replays)
     misses = 1 + len(replays)

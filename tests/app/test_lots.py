@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from appkit import AppKit
 
-from pytest_cachesync.facade import CacheSync
+from pytest_cachesync import CacheSync
 
 LOT = {
     "name": "Harbour",

@@ -11,7 +11,7 @@ from appkit import AppKit
 from freezegun import freeze_time
 from sqlalchemy.orm import Session
 
-from pytest_cachesync.facade import CacheSync
+from pytest_cachesync import CacheSync
 from sample_app.booking import cost_cents
 
 

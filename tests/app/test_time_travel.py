@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from appkit import AppKit
 
-from pytest_cachesync.clock.clock import CacheClock
-from pytest_cachesync.facade import CacheSync
+from pytest_cachesync import CacheClock, CacheSync
 from sample_app.models import ParkingLot
 
 START = "2026-05-01T09:00:00Z"

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from appkit import AppKit
 
-from pytest_cachesync.facade import CacheSync
+from pytest_cachesync import CacheSync
 
 
 def test_admin_lists_users(kit: AppKit, admin_headers: dict[str, str]) -> None:

@@ -10,7 +10,7 @@ import pytest
 import redis
 from real_stores import claimed_real_redis
 
-from pytest_cachesync.clock.clock import CacheClock
+from pytest_cachesync import CacheClock
 from pytest_cachesync.clock.engines import EngineName
 
 START = dt.datetime(2024, 3, 1, 8, 0, tzinfo=dt.UTC)  # the tests repeat it: conftest is no module

@@ -10,7 +10,7 @@ import redis
 from real_stores import NO_REAL_REDIS, real_redis_requested
 from reliability.redis_server import redis_server_binary, throwaway_redis
 
-from pytest_cachesync.clock.clock import CacheClock
+from pytest_cachesync import CacheClock
 from pytest_cachesync.clock.engines import EngineName, create_engine
 
 START = dt.datetime(2024, 3, 1, 8, 0, tzinfo=dt.UTC)  # where the `clock` fixture starts

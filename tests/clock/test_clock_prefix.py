@@ -8,7 +8,7 @@ import fakeredis
 import pytest
 import redis
 
-from pytest_cachesync.clock.clock import CacheClock
+from pytest_cachesync import CacheClock
 from pytest_cachesync.clock.engines import EngineName
 from pytest_cachesync.clock.ttl import glob_for_prefix
 

@@ -111,7 +111,7 @@ def add_lot(lot_id):
 
 EXISTING_CONFTEST = """
 import pytest
-from pytest_cachesync.integrations.flask_sqlalchemy import bind_flask_sqlalchemy
+from pytest_cachesync import bind_flask_sqlalchemy
 from myapp import app, db
 
 

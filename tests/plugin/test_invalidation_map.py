@@ -30,12 +30,12 @@ MISSING_LINE = (
 
 
 @pytest.mark.parametrize("reset", ["rollback", "truncate"])
-def test_strict_fails_a_delete_that_forgets_the_lot(
+def test_oracle_mode_fails_a_delete_that_forgets_the_lot(
     pytester: pytest.Pytester, backend: Backend, reset: str
 ) -> None:
     pytester.makepyfile(test_delete=DELETE_ONLY)
     # SQLite renders the free-spot filter as `spots.free = 1`, PostgreSQL as a bare column.
-    result = pytester.runpytest("--cachesync-strict", f"--cachesync-db-reset={reset}")
+    result = pytester.runpytest("--cachesync-oracle", f"--cachesync-db-reset={reset}")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([MISSING_LINE])
 
@@ -52,7 +52,7 @@ def test_rows_known_on_both_sides_name_the_one_key(
     pytester: pytest.Pytester, backend: Backend
 ) -> None:
     pytester.makepyfile(test_lot=RENAME_LOT)
-    result = pytester.runpytest("--cachesync-strict")
+    result = pytester.runpytest("--cachesync-oracle")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -68,7 +68,7 @@ def test_the_fixed_app_passes_and_its_map_says_invalidated(
     pytester: pytest.Pytester, backend: Backend
 ) -> None:
     pytester.makepyfile(test_delete="BUGS = False\n" + DELETE_ONLY)
-    result = pytester.runpytest("--cachesync-strict", "--cachesync-report=out/report.json")
+    result = pytester.runpytest("--cachesync-oracle", "--cachesync-report=out/report.json")
     result.assert_outcomes(passed=1)
     report = json.loads((pytester.path / "out" / "report.json").read_text())
     cells = {(c["site"], c["pattern"]): c for c in report["invalidation_map"]["cells"]}
@@ -80,7 +80,7 @@ def test_the_fixed_app_passes_and_its_map_says_invalidated(
     assert report["invalidation_map"]["sources"]["parking_lot:*"] == ["lots", "spots"]
 
 
-def test_without_strict_the_report_shows_the_missing_cell(
+def test_without_oracle_mode_the_report_shows_the_missing_cell(
     pytester: pytest.Pytester, backend: Backend
 ) -> None:
     pytester.makepyfile(test_delete=DELETE_ONLY)
@@ -115,7 +115,7 @@ def test_writes_rolled_back(client):
 
 def test_no_finding_without_a_fill_or_a_commit(pytester: pytest.Pytester, backend: Backend) -> None:
     pytester.makepyfile(test_quiet=NO_FINDINGS)
-    result = pytester.runpytest("--cachesync-strict", "--cachesync-report=report.json")
+    result = pytester.runpytest("--cachesync-oracle", "--cachesync-report=report.json")
     result.assert_outcomes(passed=2)
     run_map = json.loads((pytester.path / "report.json").read_text())["invalidation_map"]
     assert run_map["summary"]["missing"] == 0, run_map
@@ -123,13 +123,13 @@ def test_no_finding_without_a_fill_or_a_commit(pytester: pytest.Pytester, backen
 
 def test_state_keys_are_never_findings(pytester: pytest.Pytester, backend: Backend) -> None:
     pytester.makepyfile(test_delete=DELETE_ONLY)
-    result = pytester.runpytest("--cachesync-strict", "-o", "cachesync_cache_patterns=user:*")
+    result = pytester.runpytest("--cachesync-oracle", "-o", "cachesync_cache_patterns=user:*")
     result.assert_outcomes(passed=1)
 
 
 def test_the_recording_can_be_turned_off(pytester: pytest.Pytester, backend: Backend) -> None:
     pytester.makepyfile(test_delete=DELETE_ONLY)
-    result = pytester.runpytest("--cachesync-strict", "-o", "cachesync_invalidation_map=false")
+    result = pytester.runpytest("--cachesync-oracle", "-o", "cachesync_invalidation_map=false")
     result.assert_outcomes(passed=1)
     assert "invalidation map" not in result.stdout.str().split("cachesync staleness")[-1]
 
@@ -146,7 +146,7 @@ def test_an_invalidation_before_commit_fails_without_a_reader(
     pytester: pytest.Pytester, backend: Backend, reset: str
 ) -> None:
     pytester.makepyfile(test_rename=RENAME)
-    result = pytester.runpytest("--cachesync-strict", f"--cachesync-db-reset={reset}")
+    result = pytester.runpytest("--cachesync-oracle", f"--cachesync-db-reset={reset}")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -158,7 +158,7 @@ def test_an_invalidation_before_commit_fails_without_a_reader(
 
 def test_an_invalidation_after_commit_passes(pytester: pytest.Pytester, backend: Backend) -> None:
     pytester.makepyfile(test_rename="BUGS = False\n" + RENAME)
-    result = pytester.runpytest("--cachesync-strict")
+    result = pytester.runpytest("--cachesync-oracle")
     result.assert_outcomes(passed=1)
     assert "before COMMIT" not in result.stdout.str()
 
@@ -172,7 +172,7 @@ def test_a_marker_exempts_a_site_and_the_report_says_so(
         "parking_lot:*')\ndef test_delete_user",
     )
     pytester.makepyfile(test_delete=marked)
-    result = pytester.runpytest("--cachesync-strict")
+    result = pytester.runpytest("--cachesync-oracle")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
@@ -191,7 +191,7 @@ def test_an_ini_list_exempts_and_unused_entries_are_shown(
         ini + "\ncachesync_invalidation_exempt =\n    DELETE /users/<user_id> -> parking_lot:*\n"
         "    POST /reservations -> user:*\n"
     )
-    result = pytester.runpytest("--cachesync-strict")
+    result = pytester.runpytest("--cachesync-oracle")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
@@ -224,7 +224,7 @@ def test_a_bad_marker_exemption_fails_the_test(pytester: pytest.Pytester, backen
         test_delete="import pytest\n\n\n@pytest.mark.cachesync(invalidation_exempt=3)\n"
         + DELETE_ONLY.strip()
     )
-    result = pytester.runpytest("--cachesync-strict")
+    result = pytester.runpytest("--cachesync-oracle")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*invalidation_exempt=...) must be a string or a list*"])
 
@@ -249,7 +249,7 @@ def test_a_staleness_budget_exempts_nothing(pytester: pytest.Pytester, backend: 
         "import pytest\n\n\n@pytest.mark.cachesync(staleness=3600)\ndef test_delete_user",
     )
     pytester.makepyfile(test_delete=budget)
-    result = pytester.runpytest("--cachesync-strict")
+    result = pytester.runpytest("--cachesync-oracle")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([MISSING_LINE])
 
@@ -271,7 +271,7 @@ def test_a_request_inside_the_tests_open_transaction_is_still_mapped(
     pytester: pytest.Pytester, backend: Backend, reset: str
 ) -> None:
     pytester.makepyfile(test_delete=INSIDE_THE_TESTS_TRANSACTION)
-    result = pytester.runpytest("--cachesync-strict", f"--cachesync-db-reset={reset}")
+    result = pytester.runpytest("--cachesync-oracle", f"--cachesync-db-reset={reset}")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*missing invalidation: DELETE /users/<user_id> wrote spots*"])
 
@@ -297,6 +297,6 @@ def test_the_tests_own_open_writes_are_not_the_requests(
     pytester.makepyfile(test_around=TEST_WRITES_AROUND_A_REQUEST)
     # Rollback mode: one connection, so the app can write while the test's transaction is open
     # (SQLite would lock a second one out).
-    result = pytester.runpytest("--cachesync-strict")
+    result = pytester.runpytest("--cachesync-oracle")
     result.assert_outcomes(passed=1)
     assert "before COMMIT" not in result.stdout.str()

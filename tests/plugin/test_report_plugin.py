@@ -75,7 +75,7 @@ def _pattern(report: dict[str, object]) -> dict[str, object]:
 def test_report_section_and_json(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_spied=SPIED.format(n=2))
     result = pytester.runpytest(
-        "-p", "no:randomly", "--cachesync-strict", "--cachesync-report", "out/cachesync.json"
+        "-p", "no:randomly", "--cachesync-oracle", "--cachesync-report", "out/cachesync.json"
     )
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
@@ -111,7 +111,7 @@ def test_no_section_when_nothing_was_observed(pytester: pytest.Pytester) -> None
 def test_report_merges_the_workers_figures(pytester: pytest.Pytester, backend: Backend) -> None:
     n = 12
     pytester.makepyfile(test_spied=SPIED.format(n=n))
-    result = pytester.runpytest("-n", "2", "--cachesync-strict", "--cachesync-report", "r.json")
+    result = pytester.runpytest("-n", "2", "--cachesync-oracle", "--cachesync-report", "r.json")
     result.assert_outcomes(passed=n + 1)
     workers = {path.name.split("-")[1] for path in pytester.path.glob("ran-*")}
     assert workers == {"gw0", "gw1"}

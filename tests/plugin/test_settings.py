@@ -14,13 +14,20 @@ def test_probe(cachesync):
 
 def test_header_names_the_default_backends(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(PROBE)
-    result = pytester.runpytest()
+    result = pytester.runpytest("--cachesync-report=figures.json")
     result.stdout.fnmatch_lines(
         [
             "cachesync: redis=fakeredis (default), db=sqlite file per worker (default), "
-            "db-reset=rollback (default)"
+            "db-reset=rollback (default)",
+            "cachesync staleness: *report=figures.json (cli)",
         ]
     )
+
+
+def test_no_header_when_nothing_is_configured(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(PROBE)
+    result = pytester.runpytest()
+    result.stdout.no_fnmatch_line("cachesync*")
 
 
 @pytest.mark.parametrize(
@@ -138,15 +145,73 @@ def test_help_lists_every_option_in_its_group(pytester: pytest.Pytester) -> None
     result.stdout.fnmatch_lines_random(
         [
             "clean Redis and SQL stores per test (pytest-cachesync):",
-            "*--cachesync-redis-url=CACHESYNC_REDIS_URL*",
-            "*--cachesync-db-url=CACHESYNC_DB_URL*",
+            "*--cachesync-redis-url=URL*",
+            "*--cachesync-db-url=URL*",
             "*--cachesync-db-reset={rollback,truncate}*",
             "*--cachesync-redis-isolation={auto,db,prefix}*",
             "*--cachesync-allow-remote*",
             "*--cachesync-allow-foreign-redis*",
             "*--cachesync-reuse-db*",
-            "*--cachesync-metadata=CACHESYNC_METADATA*",
+            "*--cachesync-metadata=MODULE:ATTR*",
             "*--cachesync-redis-targets=TARGETS*",
+            "*--cachesync-oracle *Oracle mode: replay every GET*",
+            "*--cachesync-lease-prefix=PREFIX*",
+            "*--cachesync-strict *Deprecated name of --cachesync-oracle.*",
             "*cachesync_db_reset (string):*",
+        ]
+    )
+
+
+LEASE_PROBE = """
+import pytest
+
+
+def test_lease_is_not_a_fill(cachesync, cachesync_spy):
+    cachesync.redis.set("user:1", "W:token", nx=True, px=5000)
+    cachesync.redis.get("user:1")
+    cachesync_spy.assert_missed("user:1")
+    with pytest.raises(AssertionError):
+        cachesync_spy.assert_filled("user:1")
+"""
+
+
+def test_lease_prefix_option(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ncachesync_cache_patterns = user:*\n")
+    pytester.makepyfile(LEASE_PROBE)
+    # The default prefix is L:, so W:token is cached data: the probe fails.
+    pytester.runpytest().assert_outcomes(failed=1)
+    result = pytester.runpytest("--cachesync-lease-prefix=W:")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["cachesync staleness: *lease-prefix=W: (cli)*"])
+
+
+def test_empty_lease_prefix_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(PROBE)
+    result = pytester.runpytest("--cachesync-lease-prefix= ")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--cachesync-lease-prefix: the lease prefix cannot be empty*"])
+
+
+def test_former_strict_names_still_work_with_a_deprecation_warning(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.cachesync(strict=True)
+        def test_marked(cachesync_redis):
+            pass
+        """
+    )
+    monkeypatch.setenv("CACHESYNC_STRICT", "1")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "cachesync staleness: *oracle=on (env)*",
+            "*PytestDeprecationWarning: cachesync: --cachesync-strict (ini cachesync_strict, env "
+            "CACHESYNC_STRICT) is now --cachesync-oracle*",
+            "*PytestDeprecationWarning: *cachesync(strict=...) is now oracle=...",
         ]
     )

@@ -1,4 +1,4 @@
-"""The staleness assertions, strict mode and TTL bounds through the plugin, on a toy app."""
+"""The staleness assertions, oracle mode and TTL bounds through the plugin, on a toy app."""
 
 from __future__ import annotations
 
@@ -93,6 +93,34 @@ def test_assert_invalidated_passes_and_fails(pytester: pytest.Pytester) -> None:
     )
 
 
+def test_assert_invalidated_without_with_fails_the_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_forgot_with="""
+        INVALIDATE = False
+
+        def test_bare_call(cachesync, client, read):
+            read()
+            cachesync.assert_invalidated("lot:1")
+            client.put("/lots/1", json={"price": 9})
+
+        def test_kept_but_not_entered(cachesync, client, read):
+            read()
+            check = cachesync.assert_invalidated("lot:*")
+            client.put("/lots/1", json={"price": 9})
+            assert check is not None
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*assert_invalidated(...) checks the block of a `with` statement; these calls had*",
+            "*assert_invalidated('lot:1')",
+            "*assert_invalidated('lot:*')",
+        ]
+    )
+
+
 def test_check_ttl_policy_from_argument_and_marker(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_policy="""
@@ -166,7 +194,9 @@ def test_bad_ttl_bounds_option_is_a_usage_error(pytester: pytest.Pytester) -> No
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest("--cachesync-ttl-bounds", "lot:*=soon")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*ttl-bounds (cli): TTL bound for 'lot:*' is not a number*"])
+    result.stderr.fnmatch_lines(
+        ["*option --cachesync-ttl-bounds: TTL bound for 'lot:*' is not a number*"]
+    )
 
 
 STRICT = """
@@ -181,7 +211,7 @@ def test_strict_mode_finds_a_missing_invalidation(pytester: pytest.Pytester) -> 
     pytester.makepyfile(test_correct=STRICT, test_planted="INVALIDATE = False\n" + STRICT)
     plain = pytester.runpytest("-p", "no:randomly")
     plain.assert_outcomes(passed=2)
-    strict = pytester.runpytest("-p", "no:randomly", "--cachesync-strict")
+    strict = pytester.runpytest("-p", "no:randomly", "--cachesync-oracle")
     strict.assert_outcomes(passed=1, failed=1)
     strict.stdout.fnmatch_lines(
         [
@@ -192,25 +222,25 @@ def test_strict_mode_finds_a_missing_invalidation(pytester: pytest.Pytester) -> 
             "FAILED test_planted.py::test_update_then_read - AssertionError*",
         ]
     )
-    strict.stdout.fnmatch_lines(["*strict=on (cli)*"])
+    strict.stdout.fnmatch_lines(["*oracle=on (cli)*"])
 
 
 def test_strict_from_marker_and_off_by_marker(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_planted="""
         import pytest
-        from pytest_cachesync.staleness.oracle import OracleClient
+        from pytest_cachesync import OracleClient
 
         INVALIDATE = False
 
-        @pytest.mark.cachesync(strict=True)
+        @pytest.mark.cachesync(oracle=True)
         def test_marked_strict(cachesync_client):
             assert isinstance(cachesync_client, OracleClient)
             cachesync_client.get("/lots/1")
             cachesync_client.put("/lots/1", json={"price": 9})
             cachesync_client.get("/lots/1")
 
-        @pytest.mark.cachesync(strict=False)
+        @pytest.mark.cachesync(oracle=False)
         def test_marked_plain(cachesync_client):
             assert not isinstance(cachesync_client, OracleClient)
             cachesync_client.get("/lots/1")
@@ -218,7 +248,7 @@ def test_strict_from_marker_and_off_by_marker(pytester: pytest.Pytester) -> None
             assert cachesync_client.get("/lots/1").get_json()["price"] == 2
         """
     )
-    result = pytester.runpytest("-p", "no:randomly", "-o", "cachesync_strict=true")
+    result = pytester.runpytest("-p", "no:randomly", "-o", "cachesync_oracle=true")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["FAILED *test_marked_strict - AssertionError: stale read*"])
 
@@ -257,7 +287,7 @@ def test_allowed_staleness_from_marker_and_option(pytester: pytest.Pytester) -> 
     result = pytester.runpytest(
         "-p",
         "no:randomly",
-        "--cachesync-strict",
+        "--cachesync-oracle",
         "--cachesync-allowed-staleness",
         "20",
         "--cachesync-invalidation-exempt",
@@ -305,7 +335,7 @@ def test_staleness_checks_refuse_to_run_without_patterns(pytester: pytest.Pytest
             cachesync_spy.assert_commands_at_most(2)
         """
     )
-    result = pytester.runpytest("-p", "no:randomly", "--cachesync-strict")
+    result = pytester.runpytest("-p", "no:randomly", "--cachesync-oracle")
     result.assert_outcomes(passed=1, failed=1, errors=1)
     result.stdout.fnmatch_lines(
         ["*no cache patterns are configured*assert_fresh would check nothing*"]
@@ -361,7 +391,7 @@ def test_other_paths_are_still_replayed(cachesync_client):
 """
     )
     result = pytester.runpytest(
-        "-p", "no:randomly", "--cachesync-strict", "--cachesync-oracle-skip", "/ops/*,/health/*"
+        "-p", "no:randomly", "--cachesync-oracle", "--cachesync-oracle-skip", "/ops/*,/health/*"
     )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
@@ -386,21 +416,21 @@ def test_stale_ops_read(cachesync_client):
     cachesync_client.get("/ops/lots/1")
 """
     )
-    from_ini = pytester.runpytest("--cachesync-strict")
+    from_ini = pytester.runpytest("--cachesync-oracle")
     from_ini.assert_outcomes(passed=1)
     from_ini.stdout.fnmatch_lines(["*oracle-skip=/ops/* (ini)*"])
 
     monkeypatch.setenv("CACHESYNC_ORACLE_SKIP", "/health/*")
-    from_env = pytester.runpytest("--cachesync-strict")
+    from_env = pytester.runpytest("--cachesync-oracle")
     from_env.assert_outcomes(failed=1)
     from_env.stdout.fnmatch_lines(["*oracle-skip=/health/* (env)*", "*GET /ops/lots/1: stale*"])
 
-    from_cli = pytester.runpytest("--cachesync-strict", "--cachesync-oracle-skip", "/ops/lots/*")
+    from_cli = pytester.runpytest("--cachesync-oracle", "--cachesync-oracle-skip", "/ops/lots/*")
     from_cli.assert_outcomes(passed=1)
     from_cli.stdout.fnmatch_lines(["*oracle-skip=/ops/lots/* (cli)*"])
 
     # An empty value on the command line clears the patterns of the lower sources.
-    cleared = pytester.runpytest("--cachesync-strict", "--cachesync-oracle-skip=")
+    cleared = pytester.runpytest("--cachesync-oracle", "--cachesync-oracle-skip=")
     cleared.assert_outcomes(failed=1)
     cleared.stdout.fnmatch_lines(["*oracle-skip=none (cli)*"])
 
@@ -460,7 +490,7 @@ def test_replay_log_records_are_marked(pytester: pytest.Pytester) -> None:
             assert not hasattr(caplog.records[-1], REPLAY_LOG_ATTRIBUTE)
         """
     )
-    result = pytester.runpytest("--cachesync-strict")
+    result = pytester.runpytest("--cachesync-oracle")
     result.assert_outcomes(passed=1)
 
 
@@ -492,5 +522,5 @@ def test_the_replay_starts_from_the_state_the_request_saw(pytester: pytest.Pytes
             assert len(cachesync_client.checks) == 3
         """
     )
-    result = pytester.runpytest("--cachesync-strict")
+    result = pytester.runpytest("--cachesync-oracle")
     result.assert_outcomes(passed=1)

@@ -20,7 +20,7 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_cachesync.facade import CacheSync
+from pytest_cachesync import CacheSync
 
 from .figures import Figures
 

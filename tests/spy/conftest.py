@@ -22,8 +22,8 @@ from flask import Flask, jsonify, request
 from real_stores import claimed_real_redis
 from sqlalchemy.engine import Engine
 
+from pytest_cachesync import RedisSpy
 from pytest_cachesync.staleness.bypass import Bypass
-from pytest_cachesync.staleness.spy import RedisSpy
 from pytest_cachesync.staleness.sql_recorder import SqlRecorder
 
 CACHE_PATTERNS = ("lots:*", "lot:*")

@@ -4,8 +4,8 @@ import pytest
 import redis
 from sqlalchemy.engine import Engine
 
+from pytest_cachesync import RedisSpy
 from pytest_cachesync.staleness.bypass import Bypass
-from pytest_cachesync.staleness.spy import RedisSpy
 from pytest_cachesync.staleness.sql_recorder import SqlRecorder
 
 from .conftest import create_toy_app

@@ -8,9 +8,8 @@ import redis
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
+from pytest_cachesync import OracleClient, RedisSpy
 from pytest_cachesync.staleness.bypass import Bypass
-from pytest_cachesync.staleness.oracle import OracleClient
-from pytest_cachesync.staleness.spy import RedisSpy
 from pytest_cachesync.staleness.sql_recorder import SqlRecorder
 
 from .conftest import FakeClock, create_toy_app, lots

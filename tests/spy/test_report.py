@@ -7,11 +7,10 @@ import pytest
 import redis
 from sqlalchemy.engine import Engine
 
+from pytest_cachesync import OracleClient, RedisSpy
 from pytest_cachesync.staleness import report
 from pytest_cachesync.staleness.bypass import Bypass
 from pytest_cachesync.staleness.checks import StalenessChecker
-from pytest_cachesync.staleness.oracle import OracleClient
-from pytest_cachesync.staleness.spy import RedisSpy
 
 from .conftest import create_toy_app
 

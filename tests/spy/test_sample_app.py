@@ -14,10 +14,8 @@ from flask import Flask, jsonify
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
+from pytest_cachesync import OracleClient, RaceInjector, RedisSpy
 from pytest_cachesync.staleness.bypass import Bypass
-from pytest_cachesync.staleness.oracle import OracleClient
-from pytest_cachesync.staleness.race import RaceInjector
-from pytest_cachesync.staleness.spy import RedisSpy
 from pytest_cachesync.staleness.sql_recorder import SqlRecorder
 from sample_app import cache_keys, create_app
 from sample_app.db import create_engine_for, get_session

@@ -7,9 +7,9 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from pytest_cachesync import RedisSpy
 from pytest_cachesync.staleness.commands import Kind, TtlEffect, parse_command
 from pytest_cachesync.staleness.patterns import KeyClassifier, parse_patterns
-from pytest_cachesync.staleness.spy import RedisSpy
 from pytest_cachesync.staleness.sql_recorder import SqlRecorder
 
 from .conftest import CACHE_PATTERNS, FILL_IF_LEASED

@@ -8,10 +8,10 @@ import redis
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
+from pytest_cachesync import RedisSpy, TtlPolicy
 from pytest_cachesync.clock.reading import clock_reader
 from pytest_cachesync.staleness.bypass import Bypass
-from pytest_cachesync.staleness.checks import StalenessChecker, TtlPolicy
-from pytest_cachesync.staleness.spy import RedisSpy
+from pytest_cachesync.staleness.checks import StalenessChecker
 
 from .conftest import FakeClock, create_toy_app, lots
 
@@ -187,7 +187,7 @@ def test_ttl_policy_refuses_bad_bounds(value: str, message: str) -> None:
 def test_assert_fresh_within_on_the_time_travel_clock(
     redis_client: redis.Redis, spy: RedisSpy, bypass: Bypass, engine: Engine
 ) -> None:
-    from pytest_cachesync.clock.clock import CacheClock
+    from pytest_cachesync import CacheClock
 
     with CacheClock(redis_client) as clock:
         spy.now = clock_reader(clock)
