@@ -25,6 +25,7 @@ MODULES = (
     "invalidation_map",
     "unused",
     "xdist",
+    "migrations",
     "load",
 )
 

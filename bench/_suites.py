@@ -90,8 +90,9 @@ def run_suite(
     child_env["PYTHONPATH"] = pythonpath  # for -p bench._recorder
     command = [str(bench_python()), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     # The venv's own test tools are no part of a measured suite; hypothesis' plugin alone adds
-    # a second to every process start, which -n 2 pays three times.
-    command += ["-p", "no:hypothesispytest"]
+    # a second to every process start, which -n 2 pays three times; pytest-flask's autouse
+    # fixtures cost every test a request.
+    command += ["-p", "no:hypothesispytest", "-p", "no:flask"]
     command += ["-p", "bench._recorder", *args, str(target)]
     directory = cwd or target
     start = time.perf_counter()

@@ -229,6 +229,29 @@ class Settings:
             metavar="MODULE:ATTR",
         )
     )
+    alembic_config: Setting[str | None] = field(
+        metadata=_option(
+            name="alembic_config",
+            help="Path of an alembic.ini: each test database is upgraded to head by the app's "
+            "migrations, once per session and worker, instead of cachesync_metadata.create_all "
+            "(relative to the ini file when set there, else to the current directory).",
+            default=None,
+            parse=_text,
+            metavar="PATH",
+        )
+    )
+    alembic_template: Setting[bool] = field(
+        metadata=_option(
+            name="alembic_template",
+            help="On PostgreSQL with alembic-config: run the migrations once into a template "
+            "database test_X_template (kept, rebuilt when the migrations change) and copy it "
+            "for every worker (default: yes; 'no' in ini/env upgrades each worker's database "
+            "itself).",
+            default=True,
+            parse=_bool,
+            kind="flag",
+        )
+    )
     redis_targets: Setting[tuple[str, ...]] = field(
         metadata=_option(
             name="redis_targets",
@@ -238,6 +261,18 @@ class Settings:
             parse=_lines,
             kind="lines",
             metavar="TARGETS",
+        )
+    )
+    flask_caching: Setting[tuple[str, ...]] = field(
+        metadata=_option(
+            name="flask_caching",
+            help="Flask-Caching Cache objects 'module:attr' whose RedisCache / RedisSentinelCache "
+            "backends use the test's Redis during every test (ini: one per line; command line "
+            "and env: comma separated).",
+            default=(),
+            parse=_lines,
+            kind="lines",
+            metavar="CACHES",
         )
     )
     clock_engine: Setting[EngineChoice] = field(

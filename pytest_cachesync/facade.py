@@ -89,6 +89,16 @@ class CacheSync:
         self._reset_redis()
         self._reset_db()
 
+    def route_flask_caching(self, cache: Any, *, app: Any = None) -> None:
+        """Send the Redis commands of a Flask-Caching ``Cache`` to ``redis`` until the test ends.
+
+        For ``RedisCache`` and ``RedisSentinelCache`` backends, on ``app`` (default: the app
+        the Cache was initialised on, else the current app). Its ``CACHE_KEY_PREFIX`` is known
+        to the cache patterns (``view/*`` matches ``flask_cache_view//lots``) and, in prefix
+        isolation, ``key_prefix`` goes in front of it.
+        """
+        self._get("_cachesync_routes").flask_caching(cache, app=app)
+
     # -- time travel and staleness, set up on first use ----------------------------------------
 
     def _get(self, name: str) -> Any:

@@ -198,12 +198,19 @@ def _cachesync_sql(_cachesync_config: pytest.Config) -> Iterator[SqlStore]:
     tmp_path_factory: pytest.TempPathFactory = fixture_value(item, "tmp_path_factory")
     reuse = runtime.settings.reuse_db.value
     database = plan_database(runtime.db_url, runtime.worker, tmp_path_factory.getbasetemp())
-    reused = database.create(reuse=reuse)
+    migrated = _migrate(_cachesync_config, runtime, database, reuse=reuse)
+    reused = database.create(reuse=reuse) if migrated is None else migrated
     engine = make_engine(database.url)
+    if migrated is not None:
+        from .integrations.alembic import schema_of
+
+        # What the migrations made, whatever cachesync_metadata declares.
+        cachesync_metadata = schema_of(engine)
     tracker = WriteTracker(engine, cachesync_metadata)
     truncator = Truncator(engine, cachesync_metadata, tracker)
     try:
-        cachesync_metadata.create_all(engine)
+        if migrated is None:
+            cachesync_metadata.create_all(engine)
         tracker.install()
         if reused:
             # Rows a previous session left behind are deleted before the first test.
@@ -215,6 +222,26 @@ def _cachesync_sql(_cachesync_config: pytest.Config) -> Iterator[SqlStore]:
         engine.dispose()
         if not reuse:
             database.drop()
+
+
+def _migrate(
+    config: pytest.Config, runtime: Runtime, database: TestDatabase, *, reuse: bool
+) -> bool | None:
+    """With ``alembic_config`` set: the database created and upgraded to head, and whether
+    it was reused; None without it (the caller creates the tables of the metadata)."""
+    setting = runtime.settings.alembic_config
+    if not setting.value:
+        return None
+    from .integrations import alembic
+    from .stores.sql import ServerDatabase
+
+    path = alembic.resolve_config_path(setting.value, setting.source, config)
+    template = None
+    url = runtime.db_url
+    on_server = url is not None and url.get_backend_name() == "postgresql" and url.database
+    if runtime.settings.alembic_template.value and url is not None and on_server:
+        template = ServerDatabase(url.set(database=f"test_{url.database}_template"))
+    return alembic.prepare(database, path, reuse=reuse, template=template)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from . import clock_fixture, fixtures, watch_fixtures
+from . import clock_fixture, fixtures, route_fixtures, watch_fixtures
 from ._markers import CLOCK_MARKER_HELP, MARKER_HELP
 from ._options import add_options, resolve
 from ._session import RUNTIME_KEY, configure, preflight
@@ -39,6 +39,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "cachesync-fixtures")
     config.pluginmanager.register(clock_fixture, "cachesync-clock-fixture")
     config.pluginmanager.register(watch_fixtures, "cachesync-watch-fixtures")
+    config.pluginmanager.register(route_fixtures, "cachesync-route-fixtures")
+    flask_plugin = config.pluginmanager.get_plugin("flask")
+    if getattr(flask_plugin, "__name__", "").startswith("pytest_flask"):
+        # pytest-flask's live_server forks; the plugin's serves from a thread on the test's
+        # stores (registered after pytest-flask, so its fixture is the one tests get).
+        from .integrations import pytest_flask
+
+        config.pluginmanager.register(pytest_flask, "cachesync-pytest-flask")
+    if runtime.settings.flask_caching.value:
+        from .integrations import flask_caching
+
+        config.pluginmanager.register(flask_caching, "cachesync-flask-caching")
     if runtime.settings.redis_targets.value:
         # Autouse: registered only when set, so other sessions pay nothing per test.
         from .stores import routing
@@ -100,6 +112,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         from .staleness.map_page import write_page
 
         write_page(report.invalidation_map, config.invocation_params.dir / settings.map.value)
+    if observed(report):
+        from .staleness.markdown import append_step_summary
+
+        append_step_summary(report)
 
 
 def pytest_terminal_summary(

@@ -38,6 +38,8 @@ def oracle_mode(node: pytest.Item, runtime: Runtime) -> bool:
 
 
 WATCH_FIXTURE = "_cachesync_watch"
+KEY_NAMESPACES = pytest.StashKey[list[str]]()
+"""Key prefixes of the cache libraries routed in a test, shared with its spy's classifier."""
 _WATCH = pytest.StashKey["Watch"]()
 
 
@@ -60,6 +62,7 @@ def _cachesync_watch(
         prefix=_cachesync_keyspace.key_prefix,
         now=clock_time(lambda: item.stash.get(CLOCK_KEY, None)),
         lease_prefix=runtime.settings.lease_prefix.value,
+        namespaces=item.stash.setdefault(KEY_NAMESPACES, []),
         invalidation_map=runtime.settings.invalidation_map.value,
     )
     from .staleness.exemptions import parse_exemptions

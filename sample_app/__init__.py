@@ -24,8 +24,9 @@ from sample_app import (
     ratelimit,
     reservations,
     users,
+    validation,
 )
-from sample_app.config import load_settings
+from sample_app.config import instance_secret_key, load_settings
 from sample_app.routing import IdConverter
 
 __all__ = ["create_app"]
@@ -55,12 +56,15 @@ def create_app(
     """Build the app. An injected Redis client / SQLAlchemy bind wins over the config URLs."""
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(load_settings(overrides=test_config))
+    if app.config["SECRET_KEY"] is None:
+        app.config["SECRET_KEY"] = instance_secret_key(app.instance_path)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.converters["id"] = IdConverter
 
     database = db.init_app(app, engine)
     cache.init_app(app, redis_client or _redis_client(app), database.session_factory)
     errors.register(app)
+    validation.init_app(app)
     ratelimit.init_app(app)
     for blueprint in (
         auth.bp,

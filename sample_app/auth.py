@@ -1,4 +1,4 @@
-"""Register, login (token) and logout."""
+"""Register, login (token), logout and logout everywhere."""
 
 from __future__ import annotations
 
@@ -14,7 +14,15 @@ from sample_app.cache import invalidate
 from sample_app.db import get_session
 from sample_app.errors import ApiError, conflict
 from sample_app.models import ROLE_USER, User
-from sample_app.security import close_session, current_claims, login_required, open_session
+from sample_app.security import (
+    authenticate,
+    close_session,
+    current_claims,
+    drop_sessions_of,
+    login_required,
+    open_session,
+    revoke_all_tokens,
+)
 from sample_app.serializers import user_to_dict
 from sample_app.validation import EMAIL_PATTERN, json_body
 
@@ -69,5 +77,16 @@ def login() -> Response:
 @bp.post("/logout")
 @login_required
 def logout() -> Response:
-    close_session(current_claims())
+    close_session(get_session(), current_claims())
     return jsonify({"message": "logged out"})
+
+
+@bp.post("/logout-everywhere")
+def logout_everywhere() -> Response:
+    """End every session of the caller, this one included (a stolen token dies too)."""
+    user_id = authenticate().id
+    session = get_session()
+    revoke_all_tokens(session, user_id)
+    session.commit()
+    drop_sessions_of(user_id)
+    return jsonify({"message": "logged out everywhere"})

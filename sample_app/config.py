@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 APP_ENVS = ("development", "testing", "production")
 DEFAULT_TTL_BY_ENV = {"development": 10, "testing": 5, "production": 300}
-_DEV_SECRET = "sample-app-insecure-dev-secret"
+SECRET_KEY_FILE = "secret_key"
+# Flask's own limit: werkzeug answers 413 before a larger body is read.
+DEFAULT_MAX_CONTENT_LENGTH = 64 * 1024
 
 # Keys read from the process environment when present. Everything else keeps its default.
 _ENV_KEYS = (
@@ -28,6 +32,7 @@ _ENV_KEYS = (
     "CACHE_LEASE_MS",
     "CACHE_LEASE_WAIT_MS",
     "RATE_LIMIT_PER_HOUR",
+    "MAX_CONTENT_LENGTH",
 )
 
 
@@ -91,11 +96,9 @@ def load_settings(
     default_ttl = _as_int(
         "CACHE_DEFAULT_TTL", raw.get("CACHE_DEFAULT_TTL", DEFAULT_TTL_BY_ENV[app_env]), minimum=1
     )
-    secret = raw.get("SECRET_KEY")
-    if not secret:
-        if app_env == "production":
-            raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
-        secret = _DEV_SECRET
+    secret = raw.get("SECRET_KEY") or None
+    if secret is None and app_env == "production":
+        raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
 
     prefix = raw.get("CACHE_KEY_PREFIX", "")
     if not isinstance(prefix, str):
@@ -123,5 +126,40 @@ def load_settings(
         RATE_LIMIT_PER_HOUR=_as_int(
             "RATE_LIMIT_PER_HOUR", raw.get("RATE_LIMIT_PER_HOUR", 1000), minimum=0
         ),
+        MAX_CONTENT_LENGTH=_as_int(
+            "MAX_CONTENT_LENGTH",
+            raw.get("MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH),
+            minimum=1024,
+        ),
     )
     return settings
+
+
+def instance_secret_key(instance_path: str) -> str:
+    """The instance's own random key, created on first use in ``instance_path``.
+
+    Outside production a missing ``SECRET_KEY`` must not mean a key anyone can read in the
+    source: each instance draws its own, once, and keeps it so tokens survive a restart.
+    """
+    folder = Path(instance_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / SECRET_KEY_FILE
+    if not path.exists():
+        draft = folder / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            # A link never replaces an existing file: of processes starting together, the
+            # first one's key wins and the others read it.
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ConfigError(
+            f"{path} holds no usable key (fewer than 32 characters); delete it to draw a new one"
+        )
+    return key

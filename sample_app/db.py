@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app, g
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from sample_app.models import Base
 
@@ -71,7 +72,7 @@ def init_app(app: Flask, bind: Bind | None = None) -> Database:
         bind = create_engine_for(url)
         if not app.config.get("DATABASE_URL"):
             # The embedded default is meant to work with nothing else run first.
-            Base.metadata.create_all(bind)
+            create_or_upgrade(bind)
     elif isinstance(bind, sa.Engine):
         prepare_sqlite_engine(bind, wal=False)
     factory = sessionmaker(
@@ -106,4 +107,78 @@ def _close_session(_exc: BaseException | None) -> None:
 
 
 def create_all(app: Flask | None = None) -> None:
-    Base.metadata.create_all(get_database(app).bind)
+    create_or_upgrade(get_database(app).bind)
+
+
+def create_or_upgrade(bind: Bind) -> None:
+    """Create missing tables and bring tables of earlier releases to the current schema.
+
+    Earlier releases had no ``users.token_version`` and, on SQLite, tables without
+    ``AUTOINCREMENT`` (ids of deleted rows were handed out again). Idempotent.
+    """
+    Base.metadata.create_all(bind)
+    if isinstance(bind, sa.Connection):
+        _upgrade(bind)
+        return
+    with bind.connect() as connection:
+        _upgrade(connection)
+        connection.commit()
+
+
+def _upgrade(connection: sa.Connection) -> None:
+    columns = {c["name"] for c in sa.inspect(connection).get_columns("users")}
+    if "token_version" not in columns:
+        connection.exec_driver_sql(
+            "ALTER TABLE users ADD COLUMN token_version INTEGER DEFAULT 0 NOT NULL"
+        )
+    if connection.dialect.name == "sqlite":
+        _sqlite_autoincrement(connection)
+
+
+def _sqlite_autoincrement(connection: sa.Connection) -> None:
+    """Rebuild the tables created without AUTOINCREMENT (SQLite cannot alter that in place).
+
+    Rows keep their ids; new ids start above the highest id left, as SQLite cannot know the
+    ids deleted before. Foreign keys are off during the rebuild: with them on, dropping the old
+    ``users`` table would run its ON DELETE actions and unlink every spot and reservation.
+    """
+    stale = []
+    for table in Base.metadata.sorted_tables:
+        if not table.kwargs.get("sqlite_autoincrement"):
+            continue
+        created = connection.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,)
+        ).scalar()
+        if isinstance(created, str) and "AUTOINCREMENT" not in created.upper():
+            stale.append(table)
+    if not stale:
+        return
+    connection.commit()  # the pragma below is ignored inside a transaction
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    if connection.exec_driver_sql("PRAGMA foreign_keys").scalar() != 0:
+        raise RuntimeError("cannot upgrade the SQLite schema inside an open transaction")
+    # The driver opens transactions only before DML, so the DDL would commit one by one.
+    connection.exec_driver_sql("SAVEPOINT schema_upgrade")
+    for table in stale:
+        quoted = connection.dialect.identifier_preparer.quote
+        draft = f"{table.name}__upgrade"
+        ddl = str(CreateTable(table).compile(dialect=connection.dialect)).strip()
+        prefix = f"CREATE TABLE {quoted(table.name)} "
+        assert ddl.startswith(prefix), ddl
+        connection.exec_driver_sql(f"CREATE TABLE {quoted(draft)} " + ddl[len(prefix) :])
+        names = ", ".join(quoted(c.name) for c in table.columns)
+        connection.exec_driver_sql(
+            f"INSERT INTO {quoted(draft)} ({names}) SELECT {names} FROM {quoted(table.name)}"
+        )
+        connection.exec_driver_sql(f"DROP TABLE {quoted(table.name)}")
+        connection.exec_driver_sql(f"ALTER TABLE {quoted(draft)} RENAME TO {quoted(table.name)}")
+        for index in table.indexes:
+            connection.execute(CreateIndex(index))
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        connection.exec_driver_sql("ROLLBACK TO schema_upgrade")
+    connection.exec_driver_sql("RELEASE schema_upgrade")
+    connection.commit()
+    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+    if broken:
+        raise RuntimeError(f"schema upgrade would break references, nothing changed: {broken[:5]}")

@@ -1,18 +1,21 @@
 """Typed SQLAlchemy 2.0 models.
 
 Money is stored as integer cents (``*_cents`` columns); datetimes are timezone-aware UTC.
+Ids are never reused, on any backend: a token, a link or a log line naming a deleted row must
+never come to name a new one (SQLite ``AUTOINCREMENT``, identity columns elsewhere).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
     ForeignKey,
+    Identity,
     Integer,
     String,
     UniqueConstraint,
@@ -52,15 +55,23 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+# Without AUTOINCREMENT, SQLite hands the highest deleted id to the next row.
+NEVER_REUSED = {"sqlite_autoincrement": True}
+Id = Annotated[int, mapped_column(Integer, Identity(), primary_key=True)]
+
+
 class Base(DeclarativeBase):
     pass
 
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('admin', 'user')", name="ck_users_role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'user')", name="ck_users_role"),
+        NEVER_REUSED,
+    )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id]
     username: Mapped[str] = mapped_column(String(80), unique=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
@@ -68,6 +79,9 @@ class User(Base):
     vehicle_number: Mapped[str | None] = mapped_column(String(32), default=None)
     phone: Mapped[str | None] = mapped_column(String(32), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    # Part of every token: raising it (password or role change, "log out everywhere") kills
+    # all tokens issued before, whether or not Redis still holds their sessions.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def is_admin(self) -> bool:
@@ -76,8 +90,9 @@ class User(Base):
 
 class ParkingLot(Base):
     __tablename__ = "parking_lots"
+    __table_args__ = NEVER_REUSED
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id]
     name: Mapped[str] = mapped_column(String(120), unique=True)
     address: Mapped[str] = mapped_column(String(300))
     pincode: Mapped[str] = mapped_column(String(10))
@@ -97,9 +112,10 @@ class ParkingSpot(Base):
     __table_args__ = (
         UniqueConstraint("lot_id", "number", name="uq_parking_spots_lot_number"),
         CheckConstraint("status IN ('available', 'occupied')", name="ck_parking_spots_status"),
+        NEVER_REUSED,
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id]
     lot_id: Mapped[int] = mapped_column(ForeignKey("parking_lots.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(10), default=SPOT_AVAILABLE)
@@ -115,8 +131,9 @@ class ParkingSpot(Base):
 
 class Reservation(Base):
     __tablename__ = "reservations"
+    __table_args__ = NEVER_REUSED
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id]
     spot_id: Mapped[int] = mapped_column(ForeignKey("parking_spots.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
@@ -128,3 +145,17 @@ class Reservation(Base):
     cost_cents: Mapped[int | None] = mapped_column(Integer, default=None)
 
     spot: Mapped[ParkingSpot] = relationship(back_populates="reservations")
+
+
+class RevokedSession(Base):
+    """A session ended by logout, kept until its token would have expired anyway.
+
+    Redis holds live sessions, but a logout must also hold while Redis is down or after it
+    lost the delete: the database is where a token's revocation is always checked.
+    """
+
+    __tablename__ = "revoked_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)

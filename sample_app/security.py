@@ -1,12 +1,21 @@
-"""Tokens, Redis-backed sessions and the ``login_required`` / ``admin_required`` decorators.
+"""Tokens, sessions and the ``login_required`` / ``admin_required`` decorators.
 
-A token is an itsdangerous-signed ``{"sid", "uid", "iat"}``. It is valid while
-``user_session:{sid}`` exists in Redis (12 h TTL). While Redis is unreachable, a token is accepted
-on its signature alone if it was issued less than 12 h ago by the app clock.
+A token is an itsdangerous-signed ``{"sid", "uid", "ver", "iat"}``, accepted while all of:
+
+* it was issued less than 12 h ago by the app clock;
+* its user still exists (ids are never reused, so a deleted user's token names nobody) and
+  ``ver`` equals the user's ``token_version``: a password or role change, deleting the user
+  and "log out everywhere" raise the version and so kill every older token;
+* its session was not ended by a logout (``revoked_sessions`` rows);
+* ``user_session:{sid}`` exists in Redis (12 h TTL), when Redis answers.
+
+The database checks run on every request, so revocation holds while Redis is down: only the
+Redis session check is skipped then, never the others.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import secrets
@@ -17,12 +26,15 @@ from typing import Any, ParamSpec, TypeVar
 import redis
 from flask import current_app, g, request
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from sample_app import cache_keys, clock
-from sample_app.cache import get_cache
+from sample_app.cache import CacheLayer, get_cache
 from sample_app.db import get_session
 from sample_app.errors import ApiError
-from sample_app.models import User
+from sample_app.models import RevokedSession, User
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,6 +46,7 @@ _CLOCK_SKEW_SECONDS = 60
 class Claims:
     session_id: str
     user_id: int
+    version: int
     issued_at: float
 
 
@@ -43,7 +56,7 @@ def _serializer() -> URLSafeSerializer:
 
 def open_session(user: User) -> str:
     """Store a 12 h session for ``user`` and return its token."""
-    claims = Claims(secrets.token_urlsafe(18), user.id, clock.timestamp())
+    claims = Claims(secrets.token_urlsafe(18), user.id, user.token_version, clock.timestamp())
     cache = get_cache()
     key = cache.key(cache_keys.user_session(claims.session_id))
     active = cache.key(cache_keys.ACTIVE_USERS)
@@ -58,13 +71,33 @@ def open_session(user: User) -> str:
 
     cache.guarded(store, None)
     token = _serializer().dumps(
-        {"sid": claims.session_id, "uid": claims.user_id, "iat": claims.issued_at}
+        {
+            "sid": claims.session_id,
+            "uid": claims.user_id,
+            "ver": claims.version,
+            "iat": claims.issued_at,
+        }
     )
     assert isinstance(token, str)
     return token
 
 
-def close_session(claims: Claims) -> None:
+def close_session(session: Session, claims: Claims) -> None:
+    """End one session: recorded in the database first, so it holds whatever Redis does."""
+    now = clock.now()
+    expires = dt.datetime.fromtimestamp(
+        claims.issued_at + cache_keys.SESSION_TTL_SECONDS + _CLOCK_SKEW_SECONDS, dt.UTC
+    )
+    # Rows of tokens that have expired anyway are pruned here, so the table stays small.
+    session.execute(delete(RevokedSession).where(RevokedSession.expires_at < now))
+    if session.get(RevokedSession, claims.session_id) is None:
+        session.add(
+            RevokedSession(session_id=claims.session_id, user_id=claims.user_id, expires_at=expires)
+        )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # a concurrent logout of the same token recorded it first
     cache = get_cache()
     key = cache.key(cache_keys.user_session(claims.session_id))
     active = cache.key(cache_keys.ACTIVE_USERS)
@@ -76,6 +109,49 @@ def close_session(claims: Claims) -> None:
         pipe.execute()
 
     cache.guarded(drop, None)
+
+
+def revoke_all_tokens(session: Session, user_id: int) -> None:
+    """Kill every token of ``user_id`` issued so far, once ``session`` commits."""
+    session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(token_version=User.token_version + 1)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def drop_sessions(cache: CacheLayer, keep: Callable[[int | None], bool]) -> int:
+    """Delete the ``user_session:*`` keys whose owner ``keep`` refuses; number deleted.
+
+    ``keep`` gets the owner's user id, or None for a key that names none. The keys only save
+    the database a look-up: a token whose user or version is gone is refused without them.
+    """
+
+    def drop(client: redis.Redis) -> int:
+        dropped = 0
+        match = cache_keys.escape_glob(cache.prefix) + "user_session:*"
+        for key in client.scan_iter(match=match, count=500):
+            raw = client.get(key)
+            try:
+                owner = json.loads(raw)["user_id"] if raw is not None else None
+            except (ValueError, KeyError, TypeError):
+                owner = None
+            if not keep(owner if isinstance(owner, int) else None):
+                dropped += int(client.unlink(key))
+        active = cache.key(cache_keys.ACTIVE_USERS)
+        for member in client.smembers(active):
+            text = member.decode() if isinstance(member, bytes) else str(member)
+            if not keep(int(text) if text.isdigit() else None):
+                client.srem(active, member)
+        return dropped
+
+    return cache.guarded(drop, 0, needed=True)
+
+
+def drop_sessions_of(user_id: int) -> int:
+    """Delete ``user_id``'s ``user_session:*`` keys (after its tokens were revoked)."""
+    return drop_sessions(get_cache(), lambda owner: owner != user_id)
 
 
 def token_claims() -> Claims | None:
@@ -90,24 +166,22 @@ def token_claims() -> Claims | None:
         return None
     if not isinstance(data, dict):
         return None
-    sid, uid, iat = data.get("sid"), data.get("uid"), data.get("iat")
-    if not isinstance(sid, str) or isinstance(uid, bool) or not isinstance(uid, int):
+    sid, uid, ver, iat = data.get("sid"), data.get("uid"), data.get("ver"), data.get("iat")
+    if not isinstance(sid, str) or not isinstance(uid, int) or not isinstance(ver, int):
         return None
-    if isinstance(iat, bool) or not isinstance(iat, int | float):
+    if any(isinstance(v, bool) for v in (uid, ver, iat)) or not isinstance(iat, int | float):
         return None
-    return Claims(sid, uid, float(iat))
+    return Claims(sid, uid, ver, float(iat))
 
 
-def _session_alive(claims: Claims) -> bool:
-    age = clock.timestamp() - claims.issued_at
-    if age < -_CLOCK_SKEW_SECONDS or age > cache_keys.SESSION_TTL_SECONDS:
-        return False
+def _redis_session_alive(claims: Claims) -> bool:
+    """The Redis session check; True while Redis cannot answer (the database decides then)."""
     cache = get_cache()
     key = cache.key(cache_keys.user_session(claims.session_id))
     unreachable: tuple[bool, Any] = (False, None)
     reachable, raw = cache.guarded(lambda c: (True, c.get(key)), unreachable)
     if not reachable:
-        return True  # Redis down: signature and age decide (see module docstring)
+        return True
     if raw is None:
         return False
     try:
@@ -117,17 +191,41 @@ def _session_alive(claims: Claims) -> bool:
     return isinstance(stored, dict) and stored.get("user_id") == claims.user_id
 
 
+def _valid_user(claims: Claims) -> User | None:
+    """The token's user if it exists, has the token's version and the session is not revoked."""
+    revoked = exists().where(RevokedSession.session_id == claims.session_id)
+    row = (
+        get_session()
+        .execute(
+            select(User, revoked)
+            .where(User.id == claims.user_id)
+            .execution_options(populate_existing=True)
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    user, is_revoked = row
+    if is_revoked or user.token_version != claims.version:
+        return None
+    assert isinstance(user, User)
+    return user
+
+
 def authenticate() -> User:
     """The request's user, or a 401 ``ApiError``."""
     cached_user = g.get("current_user")
     if isinstance(cached_user, User):
         return cached_user
     claims = token_claims()
-    if claims is None or not _session_alive(claims):
+    user = None
+    if claims is not None:
+        age = clock.timestamp() - claims.issued_at
+        fresh = -_CLOCK_SKEW_SECONDS <= age <= cache_keys.SESSION_TTL_SECONDS
+        if fresh and _redis_session_alive(claims):
+            user = _valid_user(claims)
+    if claims is None or user is None:
         raise ApiError(401, "authentication required", "send 'Authorization: Bearer <token>'")
-    user = get_session().get(User, claims.user_id)
-    if user is None:
-        raise ApiError(401, "authentication required", "the token's user no longer exists")
     g.current_user = user
     g.auth_claims = claims
     return user

@@ -1,11 +1,15 @@
-"""Users: admin list, self-or-admin get/update, admin delete (releasing the user's spots)."""
+"""Users: admin list, self-or-admin get/update, admin delete (releasing the user's spots).
+
+A password or role change and a deletion end every session of the user: the tokens die with
+the token version (or the row), and the ``user_session:*`` keys are deleted after the commit.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
@@ -13,8 +17,13 @@ from sample_app import booking, cache_keys, queries
 from sample_app.cache import cached_response, invalidate
 from sample_app.db import get_session
 from sample_app.errors import ApiError, conflict, not_found
-from sample_app.models import ROLES, Reservation, User
-from sample_app.security import admin_required, authenticate
+from sample_app.models import ROLES, Reservation, RevokedSession, User
+from sample_app.security import (
+    admin_required,
+    authenticate,
+    drop_sessions_of,
+    revoke_all_tokens,
+)
 from sample_app.validation import EMAIL_PATTERN, json_body
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -81,14 +90,19 @@ def update_user(user_id: int) -> Response:
         )
         if clash is not None:
             raise conflict("email already registered")
+    revokes = "password_hash" in changes or changes.get("role", user.role) != user.role
     for field, value in changes.items():
         setattr(user, field, value)
+    if revokes:
+        revoke_all_tokens(session, user_id)
     invalidate(cache_keys.user(user_id), cache_keys.USERS_ALL)
     try:
         session.commit()
     except IntegrityError:
         session.rollback()
         raise conflict("email already registered") from None
+    if revokes:
+        drop_sessions_of(user_id)
     return jsonify(queries.user_detail(session, user_id))
 
 
@@ -112,7 +126,9 @@ def delete_user(user_id: int) -> Response:
         .values(user_id=None)
         .execution_options(synchronize_session=False)
     )
+    session.execute(delete(RevokedSession).where(RevokedSession.user_id == user_id))
     session.delete(user)
     invalidate(cache_keys.user(user_id), cache_keys.USERS_ALL)
     session.commit()
+    drop_sessions_of(user_id)
     return jsonify({"deleted": user_id, "released_reservations": released})

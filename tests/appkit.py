@@ -15,6 +15,8 @@ from sample_app.db import get_session
 from sample_app.models import ParkingLot, ParkingSpot, User
 
 PASSWORD = "secret-pass"
+# Every way a token is revoked, as AppKit.revoked_headers names them.
+REVOCATIONS = ("logged_out", "everywhere", "password_changed", "demoted", "deleted")
 # Cheap hashing keeps tests fast; the app verifies whatever method a hash names.
 _FAST_HASH = "pbkdf2:sha256:1000"
 
@@ -83,3 +85,26 @@ class AppKit:
         """The JSON value cached under ``key`` (None when absent)."""
         raw = self.redis.get(key)
         return None if raw is None else json.loads(raw)
+
+    def revoked_headers(self, admin_headers: dict[str, str]) -> dict[str, dict[str, str]]:
+        """One revoked token per way of revoking (``REVOCATIONS``), revoked through the API.
+
+        Each belongs to an admin of its own, so a revoked token that is still accepted passes
+        every check, the admin checks included.
+        """
+        revoked: dict[str, dict[str, str]] = {}
+        for kind in REVOCATIONS:
+            user_id = self.admin(f"revoked_{kind}")
+            own = self.headers(f"revoked_{kind}")
+            method, path, headers, body = {
+                "logged_out": ("POST", "/auth/logout", own, None),
+                "everywhere": ("POST", "/auth/logout-everywhere", own, None),
+                "password_changed": ("PATCH", f"/users/{user_id}", admin_headers,
+                                     {"password": "changed-pw"}),
+                "demoted": ("PATCH", f"/users/{user_id}", admin_headers, {"role": "user"}),
+                "deleted": ("DELETE", f"/users/{user_id}", admin_headers, None),
+            }[kind]  # fmt: skip
+            done = self.client.open(path, method=method, headers=headers, json=body)
+            assert done.status_code == 200, (kind, done.get_json())
+            revoked[kind] = own
+        return revoked

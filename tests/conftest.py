@@ -9,6 +9,7 @@ need the truncate strategy (one Connection cannot be shared across threads):
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,13 @@ from sample_app import create_app
 from sample_app.models import Base
 
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def _instance_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apps built by tests keep instance files (SQLite file, drawn key) out of the checkout."""
+    instance = str(tmp_path / "instance")
+    monkeypatch.setattr("flask.Flask.auto_find_instance_path", lambda _self: instance)
 
 
 @pytest.fixture(scope="session")

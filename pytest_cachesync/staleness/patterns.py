@@ -54,6 +54,11 @@ class KeyClassifier:
     `prefix` is stripped first, so a test running under `cachesync:gw3:` classifies
     `cachesync:gw3:user:1` as `user:1`. The first matching pattern wins, so list the
     more specific ones first when patterns overlap.
+
+    `namespaces` are prefixes a cache library puts in front of its keys (Flask-Caching's
+    `CACHE_KEY_PREFIX`, `flask_cache_` by default): each pattern is matched against the key as
+    stored and without them, so `view/*` classifies `flask_cache_view//lots`. The list is
+    shared with whoever routes the library, and may grow during the test.
     """
 
     def __init__(
@@ -61,6 +66,8 @@ class KeyClassifier:
         cache_patterns: Sequence[str] | str,
         prefix: str = "",
         lease_prefix: str = LEASE_PREFIX,
+        *,
+        namespaces: list[str] | None = None,
     ) -> None:
         self.patterns = parse_patterns(cache_patterns)
         if not isinstance(prefix, str):
@@ -69,7 +76,9 @@ class KeyClassifier:
             raise TypeError(f"lease prefix must be a non-empty string, got {lease_prefix!r}")
         self.prefix = prefix
         self.lease_prefix = lease_prefix
+        self.namespaces = namespaces if namespaces is not None else []
         self._memo: dict[str, str | None] = {}
+        self._memo_namespaces = len(self.namespaces)
 
     def is_lease(self, value: object) -> bool:
         """Whether a stored value is a lease (starts with ``lease_prefix``), not cached data."""
@@ -81,13 +90,21 @@ class KeyClassifier:
             return text[len(self.prefix) :]
         return text
 
+    def _unprefixed(self, name: str) -> list[str]:
+        """``name`` as stored, then without each namespace it starts with."""
+        return [name] + [name[len(ns) :] for ns in self.namespaces if ns and name.startswith(ns)]
+
     def pattern_for(self, key: object) -> str | None:
         name = self.strip(key)
+        if self._memo_namespaces != len(self.namespaces):
+            self._memo.clear()
+            self._memo_namespaces = len(self.namespaces)
         try:
             return self._memo[name]
         except KeyError:
             pass
-        found = next((p for p in self.patterns if fnmatchcase(name, p)), None)
+        names = self._unprefixed(name)
+        found = next((p for p in self.patterns if any(fnmatchcase(n, p) for n in names)), None)
         if len(self._memo) < 100_000:
             self._memo[name] = found
         return found
@@ -97,7 +114,8 @@ class KeyClassifier:
 
     def matches(self, key: object, key_or_pattern: str) -> bool:
         """Whether `key` is `key_or_pattern` or matches it as a glob (prefix stripped)."""
-        return fnmatchcase(self.strip(key), self.strip(key_or_pattern))
+        wanted = self.strip(key_or_pattern)
+        return any(fnmatchcase(name, wanted) for name in self._unprefixed(self.strip(key)))
 
     def full_key(self, name: str) -> str:
         """The key as stored in Redis: `name` with the prefix in front."""

@@ -20,7 +20,7 @@ from .deps import DepsRecorder
 from .exemptions import Exemption
 from .map_analysis import analyse
 from .oracle import OracleClient
-from .patterns import LEASE_PREFIX, TtlPolicy
+from .patterns import LEASE_PREFIX, KeyClassifier, TtlPolicy
 from .race import RaceInjector
 from .report import ItemFigures, item_figures
 from .spy import RedisSpy
@@ -71,10 +71,11 @@ class Watch:
         prefix: str,
         now: Callable[[], float],
         lease_prefix: str = LEASE_PREFIX,
+        namespaces: list[str] | None = None,
         invalidation_map: bool = True,
     ) -> Watch:
-        spy = RedisSpy(client, patterns, clock=now, prefix=prefix, lease_prefix=lease_prefix)
-        spy.install()
+        classifier = KeyClassifier(patterns, prefix, lease_prefix, namespaces=namespaces)
+        spy = RedisSpy(client, classifier, clock=now).install()
         try:
             sql = SqlRecorder(engine, clock=now).install()
         except BaseException:

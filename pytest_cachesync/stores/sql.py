@@ -56,6 +56,11 @@ def _write_marker(url: URL) -> None:
         engine.dispose()
 
 
+def has_marker(url: URL) -> bool:
+    """Whether the database at ``url`` carries the plugin's marker table."""
+    return _has_marker(url)
+
+
 def _has_marker(url: URL) -> bool:
     engine = sa.create_engine(url, poolclass=NullPool)
     try:
@@ -113,6 +118,17 @@ class ServerDatabase:
     def _admin(self) -> sa.Engine:
         return sa.create_engine(self.admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
 
+    def admin_engine(self) -> sa.Engine:
+        """An autocommit engine on the server's maintenance database (for DDL on databases)."""
+        return self._admin()
+
+    def exists(self) -> bool:
+        return self._exists()
+
+    def refuse_foreign(self) -> None:
+        """Raise if the database exists without the plugin's marker."""
+        self.preflight()
+
     def _exists(self) -> bool:
         engine = self._admin()
         try:
@@ -135,7 +151,8 @@ class ServerDatabase:
                 self.name, mask_db_url(self.url), f'DROP DATABASE "{self.name}"'
             )
 
-    def create(self, *, reuse: bool) -> bool:
+    def create(self, *, reuse: bool, template: str | None = None) -> bool:
+        """Create it (empty, or as a copy of the plugin's ``template`` database)."""
         exists = self._exists()
         if exists and not _has_marker(self.url):
             raise foreign_database_refusal(
@@ -148,12 +165,15 @@ class ServerDatabase:
             with engine.connect() as conn:
                 if exists:
                     conn.exec_driver_sql(f'DROP DATABASE "{self.name}" WITH (FORCE)')
-                conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
+                copy = f' TEMPLATE "{template}"' if template else ""
+                conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"{copy}')
                 # A test database needs no durability: commits need not wait for the WAL flush.
                 conn.exec_driver_sql(f'ALTER DATABASE "{self.name}" SET synchronous_commit = off')
         finally:
             engine.dispose()
-        _write_marker(self.url)
+        if template is None:
+            # A copy has the template's marker already.
+            _write_marker(self.url)
         return False
 
     def drop(self) -> None:

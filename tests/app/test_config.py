@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import fakeredis
 import pytest
+from flask import Flask
 
 from sample_app import create_app
 from sample_app.config import ConfigError, load_settings
@@ -78,3 +80,47 @@ def test_embedded_default_runs_on_fakeredis_and_sqlite(
     client.set("probe", "1", ex=5)
     assert get_cache(create_app()).client.get("probe") is None
     assert fakeredis.FakeRedis().get("probe") is None
+
+
+def _app_in(instance: Path, monkeypatch: pytest.MonkeyPatch, **config: str) -> Flask:
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setattr("flask.Flask.auto_find_instance_path", lambda self: str(instance))
+    return create_app({"APP_ENV": "development"} | config)
+
+
+def test_without_secret_key_each_instance_draws_and_keeps_its_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    first = _app_in(tmp_path / "a", monkeypatch).config["SECRET_KEY"]
+    again = _app_in(tmp_path / "a", monkeypatch).config["SECRET_KEY"]
+    other = _app_in(tmp_path / "b", monkeypatch, APP_ENV="testing").config["SECRET_KEY"]
+    assert first == again != other
+    assert len(first) >= 32
+    stored = tmp_path / "a" / "secret_key"
+    assert stored.read_text().strip() == first
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert not [p.name for p in (tmp_path / "a").iterdir() if "secret_key." in p.name]
+
+
+def test_a_given_secret_key_wins_and_writes_no_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    app = _app_in(tmp_path, monkeypatch, SECRET_KEY="given-key")
+    assert app.config["SECRET_KEY"] == "given-key"
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_an_unusable_key_file_stops_startup(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "secret_key").write_text("short\n")
+    with pytest.raises(ConfigError, match="delete it"):
+        _app_in(tmp_path, monkeypatch)
+    assert (tmp_path / "secret_key").read_text() == "short\n"
+
+
+def test_max_content_length_is_read_and_checked() -> None:
+    assert load_settings({})["MAX_CONTENT_LENGTH"] == 64 * 1024
+    assert load_settings({"MAX_CONTENT_LENGTH": "1048576"})["MAX_CONTENT_LENGTH"] == 1048576
+    with pytest.raises(ConfigError, match="MAX_CONTENT_LENGTH"):
+        load_settings({"MAX_CONTENT_LENGTH": "1k"})

@@ -61,8 +61,9 @@ def _clear_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith("CACHESYNC_") or name.startswith("PYTEST_XDIST_"):
             monkeypatch.delenv(name)
     # Set after pytester's setup, which clears it. Inner runs re-import their plugins, and
-    # hypothesis' alone costs a second per run.
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest -p no:cacheprovider")
+    # hypothesis' alone costs a second per run. pytest-flask, installed for its integration
+    # tests, is enabled by those alone: its autouse fixtures would change the others.
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest -p no:cacheprovider -p no:flask")
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 Callers: anonymous, the owner of the target rows, another user, an admin, the owner's token
 once expired (time travel, 12 h + 2 min later), a token forged with another key claiming the
-admin, and a token used after its logout.
+admin, and revoked tokens of admins: after a logout, "log out everywhere", a password change,
+a demotion and the user's deletion (an accepted one would pass every check).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import time_machine
-from appkit import PASSWORD, AppKit
+from appkit import PASSWORD, REVOCATIONS, AppKit
 from flask import Flask
 from itsdangerous import URLSafeSerializer
 from werkzeug.security import check_password_hash
@@ -30,8 +31,9 @@ ANYONE = "anyone"
 LOGGED_IN = "logged in"
 OWNER_OR_ADMIN = "owner or admin"
 ADMIN = "admin"
-REFUSED_CALLERS = ("anonymous", "expired", "forged", "logged_out")
-CALLERS = ("anonymous", "expired", "forged", "logged_out", "other", "owner", "admin")
+REVOKED_CALLERS = REVOCATIONS
+REFUSED_CALLERS = ("anonymous", "expired", "forged", *REVOKED_CALLERS)
+CALLERS = (*REFUSED_CALLERS, "other", "owner", "admin")
 ALLOWED = {
     ANYONE: set(CALLERS),
     LOGGED_IN: {"other", "owner", "admin"},
@@ -79,6 +81,7 @@ ENDPOINTS = [
     Endpoint("POST", lambda w: "/auth/login", ANYONE,
              lambda w, c: {"username": "owner", "password": PASSWORD}),
     Endpoint("POST", lambda w: "/auth/logout", LOGGED_IN),
+    Endpoint("POST", lambda w: "/auth/logout-everywhere", LOGGED_IN),
     Endpoint("GET", lambda w: "/users", ADMIN),
     Endpoint("GET", lambda w: f"/users/{w.owner_id}", OWNER_OR_ADMIN),
     Endpoint("PUT", lambda w: f"/users/{w.owner_id}", OWNER_OR_ADMIN, lambda w, c: {"phone": c}),
@@ -133,16 +136,15 @@ def build_world(kit: AppKit) -> World:
     booked = kit.client.post("/reservations", json={"lot_id": lot_id}, headers=owner)
     assert booked.status_code == 201, booked.get_json()
     world = World(owner_id, admin_id, lot_id, spare_lot_id, booked.get_json()["id"])
-    logged_out = kit.headers("owner")
-    assert kit.client.post("/auth/logout", headers=logged_out).status_code == 200
+    admin = kit.headers("root")
     world.headers = {
         "anonymous": {},
         "owner": owner,
         "other": kit.headers("other"),
-        "admin": kit.headers("root"),
+        "admin": admin,
         "expired": kit.headers("owner"),
         "forged": {"Authorization": f"Bearer {_forged_admin_token(world)}"},
-        "logged_out": logged_out,
+        **kit.revoked_headers(admin),
     }
     return world
 
@@ -176,11 +178,14 @@ def test_no_caller_outside_the_rule_succeeds(
             leaks.append(caller)
         if caller not in allowed and response.status_code < 400:
             unauthorised.append((caller, response.status_code))
+    revoked_tried = [c for c in REVOKED_CALLERS if c not in allowed]
     figures.add(
         "authz_matrix",
         requests=len(order),
         unauthorised_successes=len(unauthorised),
         password_hash_leaks=len(leaks),
+        revoked_token_requests=len(revoked_tried),
+        revoked_tokens_accepted=sum(1 for c in revoked_tried if outcomes[c] != 401),
     )
     assert unauthorised == [], outcomes
     assert leaks == [], outcomes

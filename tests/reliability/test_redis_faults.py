@@ -138,10 +138,30 @@ def traffic(kit: AppKit) -> Traffic:
     return workload
 
 
+def revoked_token_requests(
+    kit: AppKit, revoked: dict[str, dict[str, str]], lot_id: int
+) -> tuple[int, int]:
+    """Each revoked token on 3 routes: (requests, requests not refused with a 401)."""
+    tried = accepted = 0
+    for headers in revoked.values():
+        for method, path, body in (
+            ("GET", "/users", None),
+            ("GET", "/reservations", None),
+            ("POST", "/reservations", {"lot_id": lot_id}),
+        ):
+            response = kit.client.open(path, method=method, headers=headers, json=body)
+            assert response.status_code < 500, (path, response.data[:200])
+            tried += 1
+            accepted += response.status_code != 401
+    return tried, accepted
+
+
 def test_killed_redis_costs_no_request_and_recovers_without_restart(
     traffic: Traffic, server: ThrowawayRedis, figures: Figures
 ) -> None:
     client = traffic.client
+    traffic.kit.admin("root")
+    revoked = traffic.kit.revoked_headers(traffic.kit.headers("root"))
     traffic.run(STEPS_PER_PHASE)
     traffic.check_lot()
     assert server.control().exists(cache_keys.parking_lot(traffic.lot_id))
@@ -150,6 +170,15 @@ def test_killed_redis_costs_no_request_and_recovers_without_restart(
     outage_start = len(traffic.latencies)
     traffic.run(STEPS_PER_PHASE)
     outage_latencies = traffic.latencies[outage_start:]
+    # With Redis gone only the database can refuse them: revocation must not fail open.
+    revoked_tried, revoked_accepted = revoked_token_requests(traffic.kit, revoked, traffic.lot_id)
+    # Logged out while Redis is down: its session key (if the server kept it) is not deleted.
+    assert traffic.call("POST", "/auth/logout").status_code == 200
+    logged_out_during_outage = traffic.headers
+    revoked_tried += 1
+    revoked_accepted += traffic.call("GET", "/reservations").status_code != 401
+    during_outage = revoked_tried
+    traffic.login()
     down = client.get("/health/redis")
     assert down.status_code == 503
     assert down.get_json()["status"] == "unavailable"
@@ -158,6 +187,10 @@ def test_killed_redis_costs_no_request_and_recovers_without_restart(
     assert client.get("/health/redis").status_code == 200
     # The session lived in the killed server: the old token is refused, a new login works.
     sessions_lost = traffic.call("GET", f"/users/{traffic.user_id}").status_code == 401
+    tried_after, accepted_after = revoked_token_requests(traffic.kit, revoked, traffic.lot_id)
+    traffic.headers = logged_out_during_outage
+    revoked_tried += tried_after + 1
+    revoked_accepted += accepted_after + (traffic.call("GET", "/reservations").status_code != 401)
     traffic.login()
     traffic.run(STEPS_PER_PHASE)
     traffic.check_lot()
@@ -173,7 +206,11 @@ def test_killed_redis_costs_no_request_and_recovers_without_restart(
         max_latency_during_outage_ms=round(max(outage_latencies) * 1000, 1),
         recovered_without_restart=True,
         token_refused_after_restart=sessions_lost,
+        revoked_token_requests=revoked_tried,
+        revoked_token_requests_during_outage=during_outage,
+        revoked_tokens_accepted=revoked_accepted,
     )
+    assert revoked_accepted == 0
     assert traffic.server_errors == []
     assert traffic.stale == []
     assert sessions_lost
