@@ -54,9 +54,10 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value  # later accesses skip this function
-    return value
+    # Not cached in globals(): the import system already caches the module, and a cached class
+    # would outlive a re-import of its module (pytester's in-process runs drop the modules a run
+    # imported), so isinstance() against the public name would fail.
+    return getattr(import_module(module, __name__), name)
 
 
 def __dir__() -> list[str]:
