@@ -23,6 +23,7 @@ MODULES = (
     "spy",
     "strict",
     "strict_asgi",
+    "invalidation_map",
     "unused",
     "xdist",
     "migrations",

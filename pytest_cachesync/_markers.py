@@ -27,6 +27,7 @@ def _marker(
     ttl_bounds: str | Mapping[str, float] | None = None,
     ignore: str | tuple[str, ...] = (),
     allow_connections: str | tuple[str, ...] = (),
+    invalidation_exempt: str | tuple[str, ...] = (),
     strict: bool | None = None,  # the former name of oracle
 ) -> None:
     """The arguments ``@pytest.mark.cachesync(...)`` takes; marks are bound to it."""
@@ -35,7 +36,7 @@ def _marker(
 _SIGNATURE = inspect.signature(_marker)
 MARKER_SIGNATURE = (
     "cachesync(*, reset=True, db_reset=None, oracle=None, staleness=None, ttl_bounds=None, "
-    "ignore=(), allow_connections=())"
+    "ignore=(), allow_connections=(), invalidation_exempt=())"
 )
 MARKER_HELP = (
     f"{MARKER_SIGNATURE}: per-test options of pytest-cachesync. reset=False: this test starts "
@@ -45,7 +46,9 @@ MARKER_HELP = (
     "staleness of those reads; ttl_bounds='users:*=10' or {'users:*': 10}: TTL bounds checked "
     "at teardown; ignore=('$.generated_at',): volatile fields the replay does not compare; "
     "allow_connections=('redis://127.0.0.1:6420/*',): stores besides the test's that it may "
-    "connect to (glob patterns of redis://HOST:PORT/DB or the database URL without password)."
+    "connect to (glob patterns of redis://HOST:PORT/DB or the database URL without password); "
+    "invalidation_exempt=('POST /reservations -> users:*',): write sites allowed to leave keys "
+    "of a pattern cached (oracle mode fails on other missing invalidations)."
 )
 CLOCK_MARKER_NAME = "cachesync_clock"
 CLOCK_MARKER_HELP = (
@@ -70,6 +73,7 @@ class MarkerOptions:
     ttl_bounds: TtlPolicy | None = None
     ignore: tuple[str, ...] = ()
     allow_connections: tuple[str, ...] = ()
+    invalidation_exempt: tuple[str, ...] = ()
 
 
 def _fail(node: pytest.Item, message: str) -> NoReturn:
@@ -108,6 +112,23 @@ def _strings(node: pytest.Item, value: object, name: str = "ignore") -> tuple[st
     entries = (value,) if isinstance(value, str) else value
     if not isinstance(entries, list | tuple) or not all(isinstance(e, str) for e in entries):
         _fail(node, f"cachesync({name}=...) must be a string or a list of strings, got {value!r}.")
+    return tuple(entries)
+
+
+def _exemptions(node: pytest.Item, value: object) -> tuple[str, ...]:
+    entries = (value,) if isinstance(value, str) else value
+    if not isinstance(entries, list | tuple) or not all(isinstance(e, str) for e in entries):
+        _fail(
+            node,
+            f"cachesync(invalidation_exempt=...) must be a string or a list of strings, "
+            f"got {value!r}.",
+        )
+    from .staleness.exemptions import parse_exemptions
+
+    try:
+        parse_exemptions(entries, "marker")
+    except ValueError as error:
+        _fail(node, f"cachesync(invalidation_exempt=...): {error}.")
     return tuple(entries)
 
 
@@ -187,4 +208,5 @@ def _parse(
         ttl_bounds=_ttl_bounds(node, arguments["ttl_bounds"]),
         ignore=_strings(node, arguments["ignore"]),
         allow_connections=_strings(node, arguments["allow_connections"], "allow_connections"),
+        invalidation_exempt=_exemptions(node, arguments["invalidation_exempt"]),
     )

@@ -16,6 +16,7 @@ from typing import Any, Generic, Literal, TypeVar, get_args
 import pytest
 
 from .clock.engines import ENGINE_CHOICES, EngineChoice
+from .staleness.exemptions import parse_exemptions
 from .staleness.patterns import TtlPolicy, parse_path_patterns, parse_patterns
 from .stores.targets import RedisTarget
 
@@ -127,6 +128,14 @@ def _redis_target(raw: str) -> RedisTarget | None:
 
 def _ttl_policy(raw: str) -> TtlPolicy | None:
     return TtlPolicy.parse(raw) if raw.strip() else None
+
+
+def _exemptions(raw: str) -> tuple[str, ...]:
+    entries = tuple(line.strip() for line in raw.splitlines() if line.strip())
+    if len(entries) == 1:  # command line and environment: comma separated
+        entries = _lines(raw)
+    parse_exemptions(entries, "")  # raises ValueError naming the bad entry
+    return entries
 
 
 def _lease_prefix(raw: str) -> str:
@@ -373,6 +382,44 @@ class Settings:
             section="staleness",
         )
     )
+    invalidation_map: Setting[bool] = field(
+        metadata=_option(
+            name="invalidation_map",
+            help="Record what each cache fill read and what each write changed and invalidated, "
+            "for the invalidation map (on by default; 'false' in the ini file or environment "
+            "turns it off).",
+            default=True,
+            parse=_bool,
+            kind="flag",
+            section="staleness",
+        )
+    )
+    invalidation_exempt: Setting[tuple[str, ...]] = field(
+        metadata=_option(
+            name="invalidation_exempt",
+            help="Write sites allowed to leave keys of a pattern cached, as 'METHOD /rule -> "
+            "pattern', e.g. 'POST /reservations -> users:*' (ini: one per line; command line "
+            "and environment: comma separated). Oracle mode fails on other missing "
+            "invalidations.",
+            default=(),
+            parse=_exemptions,
+            kind="lines",
+            metavar="EXEMPTIONS",
+            section="staleness",
+        )
+    )
+    map: Setting[str | None] = field(
+        metadata=_option(
+            name="map",
+            help="Write the invalidation map of the run (write sites x key patterns) as a "
+            "self-contained HTML page to this path.",
+            default=None,
+            parse=_text,
+            metavar="PATH",
+            section="staleness",
+        )
+    )
+
     report: Setting[str | None] = field(
         metadata=_option(
             name="report",
@@ -508,7 +555,9 @@ def shown(value: object) -> str:
     if isinstance(value, float):
         return f"{value:g} s"
     if isinstance(value, tuple):
-        return " ".join(str(v) for v in value)
+        # Entries with spaces of their own (invalidation exemptions) need another separator.
+        separator = "; " if any(" " in str(v) for v in value) else " "
+        return separator.join(str(v) for v in value)
     if isinstance(value, TtlPolicy):
         return " ".join(f"{p}={s:g}" for p, s in value.bounds.items())
     return str(value)

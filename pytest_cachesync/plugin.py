@@ -118,9 +118,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     from .staleness.report import write_json
 
     report = config.stash[REPORT_KEY] = figures.report()
-    path = config.stash[RUNTIME_KEY].settings.report.value
+    settings = config.stash[RUNTIME_KEY].settings
+    path = settings.report.value
     if path:
         write_json(report, config.invocation_params.dir / path)
+    if settings.map.value:
+        from .staleness.map_page import write_page
+
+        write_page(report.invalidation_map, config.invocation_params.dir / settings.map.value)
     if observed(report):
         from .staleness.markdown import append_step_summary
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -31,9 +31,16 @@ def ttl_policy(node: pytest.Item, runtime: Runtime) -> TtlPolicy | None:
     return runtime.settings.ttl_bounds.value
 
 
+def oracle_mode(node: pytest.Item, runtime: Runtime) -> bool:
+    """Whether the test runs in oracle mode: its marker's ``oracle=``, else the setting."""
+    marked = marker_options(node).oracle
+    return runtime.settings.oracle.value if marked is None else marked
+
+
 WATCH_FIXTURE = "_cachesync_watch"
 KEY_NAMESPACES = pytest.StashKey[list[str]]()
 """Key prefixes of the cache libraries routed in a test, shared with its spy's classifier."""
+_WATCH = pytest.StashKey["Watch"]()
 
 
 @pytest.fixture
@@ -56,10 +63,19 @@ def _cachesync_watch(
         now=clock_time(lambda: item.stash.get(CLOCK_KEY, None)),
         lease_prefix=runtime.settings.lease_prefix.value,
         namespaces=item.stash.setdefault(KEY_NAMESPACES, []),
+        invalidation_map=runtime.settings.invalidation_map.value,
     )
+    from .staleness.exemptions import parse_exemptions
+
+    exempt = runtime.settings.invalidation_exempt
+    watch.exemptions = parse_exemptions(exempt.value, exempt.source) + parse_exemptions(
+        marker_options(item).invalidation_exempt, "marker"
+    )
+    item.stash[_WATCH] = watch
     try:
         yield watch
     finally:
+        del item.stash[_WATCH]
         try:
             figures = watch.figures(item.nodeid)
         finally:
@@ -152,9 +168,9 @@ def _checked(
 ) -> Any:
     """``client`` itself, or in oracle mode the oracle around it."""
     options = marker_options(request.node)
-    settings = request.config.stash[RUNTIME_KEY].settings
-    oracle = settings.oracle.value if options.oracle is None else options.oracle
-    if not oracle:
+    runtime = request.config.stash[RUNTIME_KEY]
+    settings = runtime.settings
+    if not oracle_mode(request.node, runtime):
         return client
     allowed = settings.allowed_staleness.value if options.staleness is None else options.staleness
     try:
@@ -180,11 +196,36 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     if "cachesync_redis" not in names and "cachesync" not in names:
         return
-    if ttl_policy(item, item.config.stash[RUNTIME_KEY]) is None:
+    runtime = item.config.stash[RUNTIME_KEY]
+    # Oracle mode watches every test on the plugin's stores: a missing invalidation fails a
+    # test that never reads the key again, whatever client it drives the app with.
+    settings = runtime.settings
+    mapped = settings.invalidation_map.value and bool(settings.cache_patterns.value)
+    if ttl_policy(item, runtime) is None and not (mapped and oracle_mode(item, runtime)):
         return
     # A new list: parametrized tests share the one pytest built.
     index = _first_function_scoped(item, names)
     item.fixturenames = [*names[:index], WATCH_FIXTURE, *names[index:]]  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    # After the test body, before teardown: a failure here is the test's own, not an error.
+    result = yield
+    watch = item.stash.get(_WATCH, None)
+    if watch is not None and oracle_mode(item, item.config.stash[RUNTIME_KEY]):
+        from .staleness.map_analysis import findings
+
+        problems = findings(watch.invalidation_map())
+        if problems:
+            exempt = "\n".join(f"  {line}" for line in problems)
+            pytest.fail(
+                f"oracle mode: {len(problems)} invalidation problem(s) in this test:\n{exempt}\n"
+                "If one is intended, exempt it: @pytest.mark.cachesync(invalidation_exempt="
+                "'METHOD /rule -> pattern') or the ini list cachesync_invalidation_exempt.",
+                pytrace=False,
+            )
+    return result
 
 
 def _first_function_scoped(item: pytest.Item, names: list[str]) -> int:

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import pytest
 
+from .map_report import merge_maps, render_map_lines
+
 SCHEMA_VERSION = 1
 UNATTRIBUTED = "(no cache key)"
 """Where stale reads go whose answer no observed cache key served."""
@@ -83,6 +85,7 @@ class ItemFigures:
     violations: int = 0
     worst_staleness: float = 0.0
     keys_without_ttl: list[str] = field(default_factory=list)
+    invalidation_map: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cache_traffic(self) -> int:
@@ -146,6 +149,11 @@ class Report:
         """
         return self.reads_checked > 0 and not any(t.cache_traffic for t in self.tests)
 
+    @property
+    def invalidation_map(self) -> dict[str, Any]:
+        """The tests' invalidation maps merged (see ``map_report``)."""
+        return merge_maps((t.nodeid, t.invalidation_map) for t in self.tests)
+
     def score_line(self) -> str:
         checked, fresh = self.reads_checked, self.fresh
         line = f"reads checked: {checked}, fresh: {fresh}"
@@ -167,6 +175,7 @@ def item_figures(
     checks: Sequence[Any] = (),
     keys_without_ttl: Sequence[str] = (),
     pattern_of: Mapping[str, str] | None = None,
+    invalidation_map: Mapping[str, Any] | None = None,
 ) -> ItemFigures:
     """Build one test's figures from the spy's stats and the oracle's checks.
 
@@ -177,6 +186,7 @@ def item_figures(
         nodeid, {p: PatternStats.from_dict(asdict(s)) for p, s in (patterns or {}).items()}
     )
     figures.commands, figures.sql_statements = commands, sql_statements
+    figures.invalidation_map = dict(invalidation_map or {})
     for check in checks:
         figures.reads_checked += 1
         if check.fresh:
@@ -271,6 +281,11 @@ def render(report: Report, terminalreporter: TerminalWriter) -> None:
         terminalreporter.write_line(
             line, red=line.startswith("ERROR:"), bold=line.startswith("ERROR:")
         )
+    map_lines = render_map_lines(report.invalidation_map)
+    if map_lines:
+        terminalreporter.write_sep("-", "invalidation map")
+        for line in map_lines:
+            terminalreporter.write_line(line)
 
 
 def to_dict(report: Report) -> dict[str, Any]:
@@ -294,6 +309,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             p: {**asdict(s), "hit_ratio": s.hit_ratio} for p, s in sorted(report.patterns.items())
         },
         "tests": [t.to_dict() for t in report.tests],
+        "invalidation_map": report.invalidation_map,
     }
 
 

@@ -104,6 +104,11 @@ class SqlRecorder:
         finally:
             self._suspended -= 1
 
+    @property
+    def is_suspended(self) -> bool:
+        """Whether a bypassed replay runs now (its statements are not the test's)."""
+        return self._suspended > 0
+
     def _on_execute(
         self,
         conn: Connection,

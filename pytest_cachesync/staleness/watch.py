@@ -16,6 +16,9 @@ import sqlalchemy as sa
 
 from .bypass import Bypass
 from .checks import StalenessChecker, format_seconds
+from .deps import DepsRecorder
+from .exemptions import Exemption
+from .map_analysis import analyse
 from .oracle import OracleClient
 from .patterns import LEASE_PREFIX, KeyClassifier, TtlPolicy
 from .race import RaceInjector
@@ -54,6 +57,9 @@ class Watch:
     checker: StalenessChecker
     race: RaceInjector
     oracles: list[OracleClient] = field(default_factory=list)
+    deps: DepsRecorder | None = None
+    exemptions: tuple[Exemption, ...] = ()
+    _map: tuple[tuple[int, ...], dict[str, Any]] | None = None
 
     @classmethod
     def install(
@@ -66,6 +72,7 @@ class Watch:
         now: Callable[[], float],
         lease_prefix: str = LEASE_PREFIX,
         namespaces: list[str] | None = None,
+        invalidation_map: bool = True,
     ) -> Watch:
         classifier = KeyClassifier(patterns, prefix, lease_prefix, namespaces=namespaces)
         spy = RedisSpy(client, classifier, clock=now).install()
@@ -75,6 +82,14 @@ class Watch:
         except BaseException:
             spy.uninstall()
             raise
+        deps: DepsRecorder | None = None
+        if invalidation_map and spy.classifier.patterns:
+            try:
+                deps = DepsRecorder(spy, sql).install()
+            except BaseException:
+                sql.uninstall()
+                spy.uninstall()
+                raise
         bypass = Bypass(spy, sql=sql)
         return cls(
             spy=spy,
@@ -82,13 +97,35 @@ class Watch:
             bypass=bypass,
             checker=StalenessChecker(spy, bypass),
             race=RaceInjector(spy, bypass, sql=sql),
+            deps=deps,
         )
 
     def uninstall(self) -> None:
         try:
-            self.sql.uninstall()
+            if self.deps is not None:
+                self.deps.uninstall()
         finally:
-            self.spy.uninstall()
+            try:
+                self.sql.uninstall()
+            finally:
+                self.spy.uninstall()
+
+    def invalidation_map(self) -> dict[str, Any]:
+        """The test's invalidation map so far (empty when it is not recorded)."""
+        if self.deps is None:
+            return {}
+        recording = self.deps.recording
+        # Asked after the test body (strict mode) and again at teardown: built once unless
+        # fixtures' teardown recorded more.
+        version: tuple[int, ...] = (
+            len(recording.fills),
+            len(recording.writes),
+            len(recording.invalidations),
+            self.deps.commits,
+        )
+        if self._map is None or self._map[0] != version:
+            self._map = (version, analyse(recording, self.exemptions))
+        return self._map[1]
 
     def require_patterns(self, what: str) -> None:
         """Refuse a check that would pass vacuously because no key is cache."""
@@ -129,6 +166,7 @@ class Watch:
             checks=[check for oracle in self.oracles for check in oracle.checks],
             keys_without_ttl=self.checker.keys_without_ttl(),
             pattern_of={key: record.pattern for key, record in self.spy.keys.items()},
+            invalidation_map=self.invalidation_map(),
         )
 
     def _unobserved_ttl_problems(self, policy: TtlPolicy | None) -> list[tuple[str, str]]:

@@ -14,6 +14,10 @@ from sqlalchemy.orm import Session
 from .engines import use_explicit_begin
 from .savepoints import SavepointLedger
 
+OUTER_TRANSACTION = "cachesync_outer_transaction"
+"""Set in ``Connection.info`` while the connection holds a test's outer transaction: a released
+SAVEPOINT directly inside it is the app's commit."""
+
 
 class RollbackScope:
     """An open connection and outer transaction for one test."""
@@ -21,6 +25,7 @@ class RollbackScope:
     def __init__(self, engine: sa.Engine) -> None:
         self.connection = engine.connect()
         use_explicit_begin(self.connection)
+        self.connection.info[OUTER_TRANSACTION] = True
         self._transaction = self.connection.begin()
         self._session: Session | None = None
         self.ledger = SavepointLedger(self.connection).install()
@@ -54,5 +59,7 @@ class RollbackScope:
         finally:
             self.ledger.uninstall()
             use_explicit_begin(self.connection, enabled=False)
+            # The info dict outlives the checkout: the next user of the pooled connection is not us.
+            self.connection.info.pop(OUTER_TRANSACTION, None)
             self.connection.close()
         self.ledger.check()

@@ -282,8 +282,16 @@ def test_allowed_staleness_from_marker_and_option(pytester: pytest.Pytester) -> 
             cachesync_client.get("/lots/1")
         """
     )
+    # A staleness budget is the oracle's, for reads: it exempts no missing invalidation, so the
+    # planted one is exempted explicitly.
     result = pytester.runpytest(
-        "-p", "no:randomly", "--cachesync-oracle", "--cachesync-allowed-staleness", "20"
+        "-p",
+        "no:randomly",
+        "--cachesync-oracle",
+        "--cachesync-allowed-staleness",
+        "20",
+        "--cachesync-invalidation-exempt",
+        "PUT /lots/<lot_id> -> lot:*",
     )
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
@@ -353,6 +361,8 @@ OPS_ROUTE = """
 import pytest
 
 INVALIDATE = False
+# These tests are about the oracle's replay: the planted missing invalidation is intended.
+pytestmark = pytest.mark.cachesync(invalidation_exempt="PUT /lots/<lot_id> -> lot:*")
 
 
 @pytest.fixture
