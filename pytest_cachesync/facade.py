@@ -138,7 +138,8 @@ class CacheSync:
 
     @property
     def race(self) -> RaceInjector:
-        """The race injector: ``race.assert_no_race(key, trigger=..., during=...)``."""
+        """The race injector: ``race.assert_no_race(key, trigger=..., during=...)``, or
+        ``await race.assert_no_race_async(...)`` with coroutine functions."""
         watch = self._watch()
         watch.require_patterns("the race injector")
         return watch.race

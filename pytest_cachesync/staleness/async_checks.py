@@ -29,10 +29,10 @@ def _refusal(name: str, what: object) -> TypeError:
     )
 
 
-def sync_only(read: Callable[[], T], name: str) -> Callable[[], T]:
+def sync_only(read: Callable[[], T], name: str, role: str = "read") -> Callable[[], T]:
     """``read``, refused when it is (or turns out to be) asynchronous."""
     if not callable(read):
-        raise TypeError(f"{name} takes a callable that reads, got {type(read).__name__}")
+        raise TypeError(f"{name} takes a callable as its {role}, got {type(read).__name__}")
     if inspect.iscoroutinefunction(read):
         raise _refusal(name, read)
 
@@ -48,7 +48,8 @@ def sync_only(read: Callable[[], T], name: str) -> Callable[[], T]:
     return checked
 
 
-async def _await(read: AsyncRead[T], name: str) -> T:
+async def awaited(read: AsyncRead[T], name: str) -> T:
+    """What ``read()`` resolves to; a synchronous callable is refused, naming ``name``."""
     result: Any = read()
     if not inspect.isawaitable(result):
         raise TypeError(
@@ -64,7 +65,7 @@ async def assert_fresh_async(
 ) -> T:
     """``assert_fresh`` for an async read: the two runs are awaited, the verdict is the same."""
     mark = len(checker.spy.effects)
-    cached = await _await(read, "assert_fresh")
+    cached = await awaited(read, "assert_fresh")
     serving = checker.serving_keys(mark)
     with checker.bypass.active():
         fresh = await read()
@@ -103,7 +104,7 @@ async def assert_invalidated_async(
     for read in reads:
         fills = len(checker.spy.effects)
         with checker.bypass.active():
-            await _await(read, "assert_invalidated")
+            await awaited(read, "assert_invalidated")
         problems.extend(checker.stale_fills(fills, compared))
     commits = checker.commits_since(commits_before)
     problems.extend(checker.missed_invalidations(mark, keys_or_patterns, commits, compared))

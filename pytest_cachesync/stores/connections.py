@@ -5,8 +5,9 @@ production URL) would otherwise write to a real server while the test passes. Wh
 the plugin's Redis, every new redis-py or valkey-py connection, synchronous or asyncio, is
 checked before its socket opens; while it uses the plugin's SQL store, every new DBAPI
 connection of any SQLAlchemy engine (an ``AsyncEngine``'s too: its ``sync_engine`` connects)
-is checked before the driver connects. A refusal raises in the app (an exception no ``except RedisError``
-swallows) and is recorded, so the test fails at teardown even if the app swallowed it.
+is checked before the driver connects. A refusal raises in the app (an exception no
+``except RedisError`` swallows) and is recorded, so the test fails at teardown even if the app
+swallowed it.
 """
 
 from __future__ import annotations

@@ -182,7 +182,7 @@ async def test_outside_the_plugin_nothing_is_guarded():
         [
             "*cachesync refused a Redis connection to redis://localhost:6/3 during *"
             "test_redis_asyncio*cachesync_redis_targets*allow_connections*",
-            "*cachesync refused a Redis connection to redis://localhost:6/4 during *test_swallowed*",
+            "*cachesync refused a Redis connection to redis://localhost:6/4 during *swallowed*",
             "*cachesync refused a SQL connection to postgresql://app@127.0.0.1:6/prod during*",
         ]
     )
