@@ -126,6 +126,11 @@ def run_elsewhere(action: Callable[[], object]) -> None:
         raise failure[0]
 
 
+# How long the test's loop may take to start the injected action before the test fails
+# instead of hanging: a loop that the trigger itself blocks never will.
+LOOP_WAIT = 10.0
+
+
 def run_on_loop(action: Callable[[], Awaitable[object]], loop: Any, context: Any) -> None:
     """Await ``action()`` on ``loop`` (the test's), in the test's ``context``, from the thread
     of a paused fill, as a concurrent client would.
@@ -144,9 +149,24 @@ def run_on_loop(action: Callable[[], Awaitable[object]], loop: Any, context: Any
         blocked = False
     if blocked:
         run_elsewhere(lambda: asyncio.run(_awaited(action)))
-    else:
-        # The task takes the context current when it is scheduled: the test's, not the fill's.
-        context.run(asyncio.run_coroutine_threadsafe, _awaited(action), loop).result()
+        return
+    started = threading.Event()
+
+    async def start() -> object:
+        started.set()
+        return await _awaited(action)
+
+    # The task takes the context current when it is scheduled: the test's, not the fill's.
+    future = context.run(asyncio.run_coroutine_threadsafe, start(), loop)
+    if not started.wait(LOOP_WAIT):
+        future.cancel()
+        raise RuntimeError(
+            f"the test's event loop did not start the injected action within {LOOP_WAIT:g} s "
+            "of the fill's pause: the trigger blocks it until the fill is done (a synchronous "
+            "call inside the coroutine, such as a sync test client). Await the app in the "
+            "trigger, or use the synchronous assert_no_race."
+        )
+    future.result()
 
 
 async def _awaited(action: Callable[[], Awaitable[object]]) -> object:

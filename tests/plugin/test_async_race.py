@@ -150,3 +150,55 @@ async def test_fresh_context(cachesync):
 """
     )
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=1)
+
+
+def test_a_trigger_that_blocks_its_loop_fails_instead_of_hanging(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_blocked="""
+import asyncio
+import threading
+
+import pytest
+import sqlalchemy as sa
+from shop import Product
+
+import pytest_cachesync.staleness.race as race
+
+pytestmark = [pytest.mark.anyio, pytest.mark.cachesync(oracle=False)]
+
+
+async def test_fill_on_another_loop_while_this_one_waits(cachesync, monkeypatch):
+    monkeypatch.setattr(race, "LOOP_WAIT", 0.2)
+    redis = cachesync.async_redis
+
+    async def fill():
+        if await redis.get("catalog:1") is None:
+            await redis.set("catalog:1", b"30")
+
+    async def trigger():
+        # A synchronous wait for a fill served elsewhere: this loop is stuck until it ends.
+        failures = []
+        thread = threading.Thread(target=lambda: failures.append(_run(fill)))
+        thread.start()
+        thread.join()
+        if failures[0] is not None:
+            raise failures[0]
+
+    async def write():
+        raise AssertionError("never started")
+
+    with pytest.raises(RuntimeError, match="did not start the injected action within 0.2 s"):
+        await cachesync.race.run_async("catalog:*", trigger=trigger, during=write)
+
+
+def _run(fill):
+    try:
+        asyncio.run(fill())
+    except Exception as error:
+        return error
+    return None
+"""
+    )
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=1)
