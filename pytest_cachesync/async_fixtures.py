@@ -60,7 +60,10 @@ def _cachesync_async_engine(_cachesync_config: pytest.Config, _cachesync_sql: Sq
 
 @pytest.fixture
 def cachesync_async_engine(
-    cachesync: Any, _cachesync_async_engine: Any, _cachesync_watch: Watch
+    request: pytest.FixtureRequest,
+    cachesync: Any,
+    _cachesync_async_engine: Any,
+    _cachesync_watch: Watch,
 ) -> Iterator[Any]:
     """An ``AsyncEngine`` on the test database (aiosqlite, or psycopg's asyncio mode).
 
@@ -71,7 +74,10 @@ def cachesync_async_engine(
     A configured asyncio URL (``sqlite+aiosqlite``, ``postgresql+asyncpg``) chooses its driver.
     Also reachable as ``cachesync.async_engine``.
     """
+    from .stores.connections import allow_engine
+
     sync_engine = _cachesync_async_engine.sync_engine
+    allow_engine(request.node, sync_engine)
     _cachesync_watch.sql.also_record(sync_engine)
     try:
         yield _cachesync_async_engine

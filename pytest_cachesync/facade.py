@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
     from .clock.clock import CacheClock
+    from .staleness.async_checks import AsyncInvalidationBlock
     from .staleness.checks import InvalidationBlock, StalenessChecker
     from .staleness.patterns import TtlPolicy
     from .staleness.race import RaceInjector
@@ -138,7 +138,8 @@ class CacheSync:
 
     @property
     def race(self) -> RaceInjector:
-        """The race injector: ``race.assert_no_race(key, trigger=..., during=...)``."""
+        """The race injector: ``race.assert_no_race(key, trigger=..., during=...)``, or
+        ``await race.assert_no_race_async(...)`` with coroutine functions."""
         watch = self._watch()
         watch.require_patterns("the race injector")
         return watch.race
@@ -210,16 +211,17 @@ class CacheSync:
         checker = self._checker("assert_fresh_within_async")
         return await assert_fresh_within_async(checker, read, seconds, self.clock, ignore=ignore)
 
-    @asynccontextmanager
-    async def assert_invalidated_async(
+    def assert_invalidated_async(
         self, *keys_or_patterns: str, reads: Sequence[Callable[[], Awaitable[object]]] = ()
-    ) -> AsyncIterator[None]:
-        """``async with cachesync.assert_invalidated_async(...)``: reads are coroutine functions."""
+    ) -> AsyncInvalidationBlock:
+        """``async with cachesync.assert_invalidated_async(...)``: reads are coroutine functions.
+
+        Called without ``async with`` it checks nothing, so the test fails at teardown.
+        """
         from .staleness.async_checks import assert_invalidated_async
 
         checker = self._checker("assert_invalidated_async")
-        async with assert_invalidated_async(checker, *keys_or_patterns, reads=reads):
-            yield
+        return assert_invalidated_async(checker, *keys_or_patterns, reads=reads)
 
     def check_ttl_policy(self, policy: TtlPolicy | Mapping[str, float] | str | None = None) -> None:
         """Every cache key written so far has a TTL within its pattern's bound.

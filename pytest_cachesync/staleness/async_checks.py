@@ -8,13 +8,14 @@ The async variants run the same checks, awaiting the read in the bypass.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
 from typing import Any, TypeVar
 
 from pytest_cachesync.clock.reading import ClockLike
 
-from .checks import StalenessChecker, still_stale
+from .checks import StalenessChecker, TrackedBlock, block_call, still_stale
 
 T = TypeVar("T")
 
@@ -29,10 +30,10 @@ def _refusal(name: str, what: object) -> TypeError:
     )
 
 
-def sync_only(read: Callable[[], T], name: str) -> Callable[[], T]:
+def sync_only(read: Callable[[], T], name: str, role: str = "read") -> Callable[[], T]:
     """``read``, refused when it is (or turns out to be) asynchronous."""
     if not callable(read):
-        raise TypeError(f"{name} takes a callable that reads, got {type(read).__name__}")
+        raise TypeError(f"{name} takes a callable as its {role}, got {type(read).__name__}")
     if inspect.iscoroutinefunction(read):
         raise _refusal(name, read)
 
@@ -48,7 +49,8 @@ def sync_only(read: Callable[[], T], name: str) -> Callable[[], T]:
     return checked
 
 
-async def _await(read: AsyncRead[T], name: str) -> T:
+async def awaited(read: AsyncRead[T], name: str) -> T:
+    """What ``read()`` resolves to; a synchronous callable is refused, naming ``name``."""
     result: Any = read()
     if not inspect.isawaitable(result):
         raise TypeError(
@@ -64,7 +66,7 @@ async def assert_fresh_async(
 ) -> T:
     """``assert_fresh`` for an async read: the two runs are awaited, the verdict is the same."""
     mark = len(checker.spy.effects)
-    cached = await _await(read, "assert_fresh")
+    cached = await awaited(read, "assert_fresh")
     serving = checker.serving_keys(mark)
     with checker.bypass.active():
         fresh = await read()
@@ -86,15 +88,67 @@ async def assert_fresh_within_async(
         raise still_stale(seconds, error) from None
 
 
-@asynccontextmanager
-async def assert_invalidated_async(
+class AsyncInvalidationBlock(TrackedBlock):
+    """What ``assert_invalidated_async(...)`` returns: the check runs when its ``async with``
+    block exits; never entered, it fails the test as ``assert_invalidated`` does."""
+
+    def __init__(self, check: Callable[[], AbstractAsyncContextManager[None]], call: str) -> None:
+        super().__init__(call)
+        self._check = check
+        self._running: AbstractAsyncContextManager[None] | None = None
+
+    async def __aenter__(self) -> None:
+        self._enter_once("async with")
+        self._running = self._check()
+        await self._running.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        __tracebackhide__ = True
+        assert self._running is not None
+        return await self._running.__aexit__(exc_type, exc, traceback)
+
+    def _misused(self, how: str) -> TypeError:
+        self.entered = True  # this error reports it; teardown need not again
+        return TypeError(
+            f"{self.call} is not {how}: write `async with cachesync.{self.call}:` around the "
+            "write that must invalidate"
+        )
+
+    def __enter__(self) -> None:
+        raise self._misused("a `with` block")
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def __await__(self) -> Generator[Any, None, None]:
+        raise self._misused("awaitable")
+
+
+def assert_invalidated_async(
     checker: StalenessChecker,
     *keys_or_patterns: str,
     reads: Sequence[AsyncRead[object]] = (),
-) -> AsyncIterator[None]:
+) -> AsyncInvalidationBlock:
     """``assert_invalidated`` whose ``reads`` are coroutine functions."""
     if not keys_or_patterns and not reads:
         raise TypeError("name the keys or patterns to invalidate, or pass reads=[...]")
+    call = block_call("assert_invalidated_async", keys_or_patterns, bool(reads))
+    block = AsyncInvalidationBlock(lambda: _invalidated(checker, keys_or_patterns, reads), call)
+    return checker.track(block)
+
+
+@asynccontextmanager
+async def _invalidated(
+    checker: StalenessChecker,
+    keys_or_patterns: Sequence[str],
+    reads: Sequence[AsyncRead[object]],
+) -> AsyncIterator[None]:
+    __tracebackhide__ = True
     mark = len(checker.spy.effects)
     commits_before = checker.commit_count()
     yield
@@ -103,7 +157,7 @@ async def assert_invalidated_async(
     for read in reads:
         fills = len(checker.spy.effects)
         with checker.bypass.active():
-            await _await(read, "assert_invalidated")
+            await awaited(read, "assert_invalidated")
         problems.extend(checker.stale_fills(fills, compared))
     commits = checker.commits_since(commits_before)
     problems.extend(checker.missed_invalidations(mark, keys_or_patterns, commits, compared))

@@ -19,6 +19,7 @@ from .patterns import TtlPolicy, as_text
 from .spy import FILL, HIT, INVALIDATION, MISS, RedisSpy
 
 T = TypeVar("T")
+B = TypeVar("B", bound="TrackedBlock")
 
 
 def _decoded(value: object) -> object:
@@ -42,27 +43,42 @@ def format_seconds(value: float | None) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".") + " s"
 
 
-class InvalidationBlock:
-    """What ``assert_invalidated(...)`` returns: the check runs when its ``with`` block exits.
+class TrackedBlock:
+    """A block object that must be entered: ``assert_invalidated(...)`` returns one.
 
     A call without ``with`` would check nothing and pass. So a block that is never entered is
     reported: when it is garbage collected (at once, for a bare call statement) and by
     :meth:`StalenessChecker.raise_unentered`, which the plugin calls at every test's teardown.
     """
 
-    def __init__(
-        self, check: Callable[[], AbstractContextManager[None]], call: str, missed: list[str]
-    ) -> None:
-        self._check = check
+    def __init__(self, call: str) -> None:
         self.call = call
-        self._missed = missed
         self.entered = False
+        self._missed: list[str] | None = None  # set by the checker that tracks the block
+
+    def _enter_once(self, statement: str) -> None:
+        if self.entered:
+            raise RuntimeError(f"{self.call} is a block for one `{statement}` statement only")
+        self.entered = True
+
+    def __del__(self) -> None:
+        if not self.entered and self._missed is not None:
+            self._missed.append(self.call)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.call} entered={self.entered}>"
+
+
+class InvalidationBlock(TrackedBlock):
+    """What ``assert_invalidated(...)`` returns: the check runs when its ``with`` block exits."""
+
+    def __init__(self, check: Callable[[], AbstractContextManager[None]], call: str) -> None:
+        super().__init__(call)
+        self._check = check
         self._running: AbstractContextManager[None] | None = None
 
     def __enter__(self) -> None:
-        if self.entered:
-            raise RuntimeError(f"{self.call} is a block for one `with` statement only")
-        self.entered = True
+        self._enter_once("with")
         self._running = self._check()
         self._running.__enter__()
 
@@ -76,12 +92,13 @@ class InvalidationBlock:
         assert self._running is not None
         return self._running.__exit__(exc_type, exc, traceback)
 
-    def __del__(self) -> None:
-        if not self.entered:
-            self._missed.append(self.call)
 
-    def __repr__(self) -> str:
-        return f"<InvalidationBlock {self.call} entered={self.entered}>"
+def block_call(name: str, keys_or_patterns: Sequence[str], reads: bool) -> str:
+    """How a block's call is shown when it was never entered."""
+    named = ", ".join(repr(k) for k in keys_or_patterns)
+    return (
+        f"{name}({named}{', reads=[...]' if reads and named else 'reads=[...]' if reads else ''})"
+    )
 
 
 def still_stale(seconds: float, error: AssertionError) -> AssertionError:
@@ -95,8 +112,14 @@ class StalenessChecker:
         self.spy = spy
         self.bypass = bypass
         self.clock = clock
-        self._blocks: weakref.WeakSet[InvalidationBlock] = weakref.WeakSet()
+        self._blocks: weakref.WeakSet[TrackedBlock] = weakref.WeakSet()
         self._missed: list[str] = []
+
+    def track(self, block: B) -> B:
+        """``block``, reported at teardown unless it is entered."""
+        block._missed = self._missed
+        self._blocks.add(block)
+        return block
 
     def raise_unentered(self) -> None:
         """Fail for every ``assert_invalidated(...)`` made without a ``with`` block."""
@@ -109,7 +132,8 @@ class StalenessChecker:
             raise AssertionError(
                 "assert_invalidated(...) checks the block of a `with` statement; these calls had "
                 f"none and checked nothing:\n{calls}\nwrite: with cachesync.assert_invalidated"
-                "(...):\n    <the write that must invalidate>"
+                "(...):\n    <the write that must invalidate>\n(in a coroutine: async with "
+                "cachesync.assert_invalidated_async(...):)"
             )
 
     # -- assert_fresh -------------------------------------------------------------------------
@@ -203,13 +227,10 @@ class StalenessChecker:
         """
         if not keys_or_patterns and not reads:
             raise TypeError("name the keys or patterns to invalidate, or pass reads=[...]")
-        named = ", ".join(repr(k) for k in keys_or_patterns)
-        call = f"assert_invalidated({named}{', reads=[...]' if reads else ''})"
-        block = InvalidationBlock(
-            lambda: self._invalidated(keys_or_patterns, reads), call, self._missed
+        call = block_call("assert_invalidated", keys_or_patterns, bool(reads))
+        return self.track(
+            InvalidationBlock(lambda: self._invalidated(keys_or_patterns, reads), call)
         )
-        self._blocks.add(block)
-        return block
 
     @contextmanager
     def _invalidated(

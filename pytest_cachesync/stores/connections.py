@@ -2,10 +2,12 @@
 
 An app client the user forgot to route (a module-level ``redis.Redis()``, an engine made from a
 production URL) would otherwise write to a real server while the test passes. While a test uses
-the plugin's Redis, every new redis-py connection is checked before its socket opens; while it
-uses the plugin's SQL store, every new DBAPI connection of any SQLAlchemy engine is checked
-before the driver connects. A refusal raises in the app (an exception no ``except RedisError``
-swallows) and is recorded, so the test fails at teardown even if the app swallowed it.
+the plugin's Redis, every new redis-py or valkey-py connection, synchronous or asyncio, is
+checked before its socket opens; while it uses the plugin's SQL store, every new DBAPI
+connection of any SQLAlchemy engine (an ``AsyncEngine``'s too: its ``sync_engine`` connects)
+is checked before the driver connects. A refusal raises in the app (an exception no
+``except RedisError`` swallows) and is recorded, so the test fails at teardown even if the app
+swallowed it.
 """
 
 from __future__ import annotations
@@ -91,24 +93,78 @@ def install(policy: ConnectionPolicy) -> Callable[[], None]:
     return uninstall
 
 
-def _guard_redis(policy: ConnectionPolicy) -> Callable[[], None]:
-    from redis.connection import AbstractConnection
+def _connection_classes() -> list[tuple[type, bool]]:
+    """The base classes whose connect method opens a socket, and whether that method is async.
 
-    original = AbstractConnection.connect_check_health
+    redis-py's connect through ``connect_check_health``; valkey-py's, forked from an older
+    redis-py, through ``connect``. valkey-py is optional.
+    """
+    import redis.asyncio.connection
+    import redis.connection
+
+    classes: list[tuple[type, bool]] = [
+        (redis.connection.AbstractConnection, False),
+        (redis.asyncio.connection.AbstractConnection, True),
+    ]
+    try:
+        import valkey.asyncio.connection
+        import valkey.connection
+    except ImportError:
+        return classes
+    return [
+        *classes,
+        (valkey.connection.AbstractConnection, False),
+        (valkey.asyncio.connection.AbstractConnection, True),
+    ]
+
+
+def _connect_method(cls: type) -> str:
+    return "connect_check_health" if "connect_check_health" in vars(cls) else "connect"
+
+
+def _opened(connection: Any) -> bool:
+    if hasattr(connection, "_sock"):
+        return connection._sock is not None
+    return bool(connection.is_connected)  # asyncio: a reader and a writer
+
+
+def _guard_redis(policy: ConnectionPolicy) -> Callable[[], None]:
     allowed = policy.redis_allowed or set()
 
-    def connect_check_health(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def check(connection: Any) -> None:
         __tracebackhide__ = True
-        if not self._sock and not _is_fake(self):
-            identity, shown = redis_address(self)
+        if not _opened(connection) and not _is_fake(connection):
+            identity, shown = redis_address(connection)
             if identity not in allowed and not policy.permits(shown):
                 raise policy.refuse(shown, "Redis")
-        return original(self, *args, **kwargs)
 
-    AbstractConnection.connect_check_health = connect_check_health  # type: ignore[method-assign]
+    def guarded(original: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
+        if is_async:
+
+            async def connect_async(self: Any, *args: Any, **kwargs: Any) -> Any:
+                __tracebackhide__ = True
+                check(self)  # before the socket opens: nothing reaches the server
+                return await original(self, *args, **kwargs)
+
+            return connect_async
+
+        def connect(self: Any, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
+            check(self)
+            return original(self, *args, **kwargs)
+
+        return connect
+
+    saved: list[tuple[type, str, Any]] = []
+    for cls, is_async in _connection_classes():
+        name = _connect_method(cls)
+        original = vars(cls)[name]
+        saved.append((cls, name, original))
+        setattr(cls, name, guarded(original, is_async))
 
     def restore() -> None:
-        AbstractConnection.connect_check_health = original  # type: ignore[method-assign]
+        for cls, name, original in reversed(saved):
+            setattr(cls, name, original)
 
     return restore
 
@@ -145,6 +201,16 @@ def connect_args(engine: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """What ``engine`` hands its driver: an allowed connection is one that hands the same."""
     cargs, cparams = engine.dialect.create_connect_args(engine.url)
     return tuple(cargs), _plain(dict(cparams))
+
+
+def allow_engine(item: pytest.Item, engine: Any) -> None:
+    """Let ``item`` connect through ``engine`` too: the plugin's ``AsyncEngine`` on the test
+    database, whose driver (asyncpg's) may be handed the same database in other words."""
+    guard = item.stash.get(_GUARD, None)
+    if guard is not None and guard.policy.sql_allowed is not None:
+        allowed = connect_args(engine)
+        if allowed not in guard.policy.sql_allowed:
+            guard.policy.sql_allowed.append(allowed)
 
 
 def fail_if_refused(policy: ConnectionPolicy) -> None:

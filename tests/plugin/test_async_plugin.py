@@ -86,6 +86,53 @@ async def test_fresh_within(cachesync, cachesync_clock, http):
     result.stdout.fnmatch_lines(["*product:1: still cached with a stale value"])
 
 
+def test_assert_invalidated_async_without_async_with_fails_the_test(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_forgot=ASYNC_READS
+        + """
+
+async def test_bare_call(cachesync, http):
+    await read_json(http, "/catalog/1")
+    cachesync.assert_invalidated_async("catalog:1")
+    await http.put("/products/1/name", json={"name": "teapot"})
+
+
+async def test_kept_but_not_entered(cachesync, http):
+    check = cachesync.assert_invalidated_async(reads=[lambda: read_json(http, "/products/1")])
+    await http.put("/products/1/name", json={"name": "teapot"})
+    assert check is not None
+
+
+async def test_misused_blocks_say_how(cachesync, http):
+    with pytest.raises(TypeError, match=r"not awaitable: write `async with cachesync.assert_"):
+        await cachesync.assert_invalidated_async("catalog:1")
+    with pytest.raises(TypeError, match="is not a `with` block"):
+        with cachesync.assert_invalidated_async("catalog:1"):
+            pass
+    block = cachesync.assert_invalidated_async("catalog:*")
+    async with block:
+        await http.put("/products/1/price", json={"price": 35})
+    with pytest.raises(RuntimeError, match="one `async with` statement only"):
+        async with block:
+            pass
+"""
+    )
+    result = pytester.runpytest("-p", "no:randomly", "-v")
+    result.assert_outcomes(passed=3, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_bare_call*",
+            "*checks the block of a `with` statement; these calls had none*",
+            "*  assert_invalidated_async('catalog:1')",
+            "*ERROR at teardown of test_kept_but_not_entered*",
+            "*  assert_invalidated_async(reads=?...?)",
+        ]
+    )
+    assert "test_misused_blocks_say_how PASSED" in result.stdout.str()
+
+
 def test_sync_assertions_refuse_coroutine_functions(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_refused=ASYNC_READS

@@ -103,3 +103,87 @@ def test_outside_the_plugin_nothing_is_guarded():
 """
     )
     pytester.runpytest().assert_outcomes(passed=3)
+
+
+ASYNC_APP = """
+import pytest
+import redis.asyncio
+import valkey.asyncio
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from sqlalchemy.ext.asyncio import create_async_engine
+
+APP_REDIS = redis.asyncio.Redis(port=6, db=3, retry=Retry(NoBackoff(), 0))
+APP_VALKEY = valkey.asyncio.Valkey(port=6, db=4)
+PROD = create_async_engine("postgresql+psycopg://app:s3cret@127.0.0.1:6/prod")
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+"""
+
+
+def test_asyncio_clients_and_engines_are_refused_before_connecting(
+    pytester: pytest.Pytester, backend: Backend
+) -> None:
+    pytester.makepyfile(
+        ASYNC_APP
+        + """
+async def test_redis_asyncio(cachesync):
+    await APP_REDIS.set("x", 1)
+
+async def test_swallowed(cachesync):
+    try:
+        await APP_VALKEY.get("x")
+    except Exception:
+        pass
+
+async def test_async_engine(cachesync):
+    async with PROD.connect():
+        pass
+
+async def test_the_plugins_own_async_stores(cachesync):
+    import fakeredis
+    import sqlalchemy as sa
+
+    await cachesync.async_redis.set("k", 1)
+    assert await cachesync.async_redis.get("k") == b"1"
+    await fakeredis.FakeAsyncRedis().set("k", 1)
+    async with cachesync.async_engine.connect() as conn:
+        assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
+
+@pytest.mark.cachesync(allow_connections=["redis://localhost:6/*"])
+async def test_named(cachesync):
+    with pytest.raises(redis.ConnectionError):
+        await APP_REDIS.get("x")
+
+async def test_outside_the_plugin_nothing_is_guarded():
+    with pytest.raises(redis.ConnectionError):
+        await APP_REDIS.get("x")
+"""
+    )
+    result = pytester.runpytest("-p", "no:randomly", "-v")
+    # A refused test also errors at teardown, where the recorded refusal is reported.
+    result.assert_outcomes(passed=4, failed=2, errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_redis_asyncio FAILED*",
+            "*test_swallowed ERROR*",
+            "*test_async_engine FAILED*",
+            "*test_the_plugins_own_async_stores PASSED*",
+            "*test_named PASSED*",
+            "*test_outside_the_plugin_nothing_is_guarded PASSED*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*cachesync refused a Redis connection to redis://localhost:6/3 during *"
+            "test_redis_asyncio*cachesync_redis_targets*allow_connections*",
+            "*cachesync refused a Redis connection to redis://localhost:6/4 during *swallowed*",
+            "*cachesync refused a SQL connection to postgresql://app@127.0.0.1:6/prod during*",
+        ]
+    )
+    assert "s3cret" not in result.stdout.str()
