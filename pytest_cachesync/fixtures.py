@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ._markers import MARKER_NAME, marker_options
+from ._pytest_shortcuts import current_item, fixture_value
 from ._session import RUNTIME_KEY, Runtime
 from .watch_fixtures import ttl_policy
 
@@ -56,51 +56,18 @@ class TestSql:
         return self.get_session()
 
 
-# Why the plugin's fixtures take neither ``request`` nor ``pytestconfig``: for every fixture in a
-# test's closure that names ``request`` (``pytestconfig`` does), session-scoped ones included,
-# pytest builds a new FixtureDef per test and inspects a signature, about 10 us apiece on a small
-# machine: more than the rest of a reset on the embedded default. The plugin's fixtures get the
-# config from ``_cachesync_config`` and the test from ``CURRENT_ITEM`` instead. For the same
-# reason ``cachesync`` sets both stores up itself instead of depending on ``cachesync_redis`` and
+# The fixtures take the config from ``_cachesync_config`` and their test from ``current_item``
+# rather than ``request``: see _pytest_shortcuts for why and what that saves. For the same reason
+# ``cachesync`` sets both stores up itself instead of depending on ``cachesync_redis`` and
 # ``cachesync_db``. Whichever fixture asks first sets a store up for the test (kept on
 # ``item.stash``) and tears it down; later ones share it.
 
-# The test being set up, run or torn down; set by the plugin's setup hook.
-CURRENT_ITEM = pytest.StashKey[pytest.Item]()
 # The test pytest runs next (None after the last one, or when the session stops early), set by
 # the plugin's teardown hook before the test's fixtures are torn down.
 NEXT_ITEM = pytest.StashKey["pytest.Item | None"]()
 
 _TEST_REDIS = pytest.StashKey["redis.Redis"]()
 _TEST_SQL = pytest.StashKey[TestSql]()
-
-
-def config_fixture(config: pytest.Config) -> types.ModuleType:
-    """A plugin module holding the ``_cachesync_config`` fixture: ``config``, without asking
-    pytest for a request."""
-
-    @pytest.fixture(scope="session")
-    def _cachesync_config() -> pytest.Config:
-        return config
-
-    module = types.ModuleType("pytest_cachesync.config_fixture")
-    module._cachesync_config = _cachesync_config  # type: ignore[attr-defined]
-    return module
-
-
-def fixture_value(item: pytest.Item, name: str) -> Any:
-    """The value of fixture ``name`` for ``item``, set up on first use.
-
-    pytest offers ``getfixturevalue`` only on request objects; the item's own request is the
-    one a fixture without ``request`` can reach (pytest-django reaches it the same way).
-    """
-    request = getattr(item, "_request", None)
-    if request is None:
-        raise RuntimeError(
-            f"cachesync: cannot set up fixture {name!r} on demand in {item.nodeid}; request it "
-            "in the test's arguments instead."
-        )
-    return request.getfixturevalue(name)
 
 
 @pytest.fixture(scope="session")
@@ -194,7 +161,7 @@ def cachesync_redis(
     ``cachesync.key_prefix``). Emptied *before* each test, so a test that crashed cannot leak
     into the next one; ``@pytest.mark.cachesync(reset=False)`` skips that.
     """
-    item = _cachesync_config.stash[CURRENT_ITEM]
+    item = current_item(_cachesync_config)
     ready, owned = _start_test_redis(item, _cachesync_keyspace)
     client = ready()
     end_guard = _guard_redis(item, _cachesync_config.stash[RUNTIME_KEY])
@@ -216,23 +183,24 @@ def cachesync_metadata(_cachesync_runtime: Runtime) -> sa.MetaData:
     """
     import sqlalchemy as sa
 
-    from ._import_path import load_metadata
+    from ._import_targets import load_metadata
 
     path = _cachesync_runtime.settings.metadata.value
     return load_metadata(path) if path else sa.MetaData()
 
 
 @pytest.fixture(scope="session")
-def _cachesync_sql(_cachesync_config: pytest.Config) -> Iterator[SqlStore]:
+def _cachesync_sql(
+    _cachesync_config: pytest.Config, cachesync_metadata: sa.MetaData
+) -> Iterator[SqlStore]:
     from .stores.engines import make_engine
     from .stores.savepoints import install_events, uninstall_events
     from .stores.sql import plan_database
     from .stores.truncate import Truncator, WriteTracker
 
     runtime = _cachesync_config.stash[RUNTIME_KEY]
-    # Looked up here, once, rather than declared: see the note above CURRENT_ITEM.
-    item = _cachesync_config.stash[CURRENT_ITEM]
-    cachesync_metadata: sa.MetaData = fixture_value(item, "cachesync_metadata")
+    # Looked up, once, rather than declared: it names ``request`` (see _pytest_shortcuts).
+    item = current_item(_cachesync_config)
     tmp_path_factory: pytest.TempPathFactory = fixture_value(item, "tmp_path_factory")
     reuse = runtime.settings.reuse_db.value
     database = plan_database(runtime.db_url, runtime.worker, tmp_path_factory.getbasetemp())
@@ -391,7 +359,7 @@ def cachesync_db(_cachesync_config: pytest.Config, _cachesync_sql: SqlStore) -> 
     Choose with ``--cachesync-db-reset`` or per test with
     ``@pytest.mark.cachesync(db_reset="truncate")``.
     """
-    item = _cachesync_config.stash[CURRENT_ITEM]
+    item = current_item(_cachesync_config)
     test_sql, owned = _test_sql(item, _cachesync_sql)
     end_guard = _guard_sql(item, _cachesync_sql)
     yield test_sql.session
@@ -421,7 +389,7 @@ def cachesync(
     from .facade import CacheSync
 
     config = _cachesync_config
-    item = config.stash[CURRENT_ITEM]
+    item = current_item(config)
     keyspace = _cachesync_keyspace
     redis_ready, redis_owned = _start_test_redis(item, keyspace)
     test_sql, sql_owned = _test_sql(item, _cachesync_sql)

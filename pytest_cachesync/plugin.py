@@ -16,6 +16,7 @@ import pytest
 from . import async_fixtures, clock_fixture, fixtures, route_fixtures, watch_fixtures
 from ._markers import CLOCK_MARKER_HELP, MARKER_HELP
 from ._options import add_options, resolve
+from ._pytest_shortcuts import Shortcuts
 from ._session import RUNTIME_KEY, configure, preflight
 from .staleness.report import (
     FIGURES_KEY,
@@ -36,7 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", CLOCK_MARKER_HELP)
     runtime = configure(config, resolve(config))
     config.stash[FIGURES_KEY] = SessionFigures()
-    config.pluginmanager.register(fixtures.config_fixture(config), "cachesync-config-fixture")
+    config.pluginmanager.register(Shortcuts(config), "cachesync-shortcuts")
     config.pluginmanager.register(fixtures, "cachesync-fixtures")
     config.pluginmanager.register(clock_fixture, "cachesync-clock-fixture")
     config.pluginmanager.register(watch_fixtures, "cachesync-watch-fixtures")
@@ -55,20 +56,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(flask_caching, "cachesync-flask-caching")
     if runtime.settings.redis_targets.value:
         # Autouse: registered only when set, so other sessions pay nothing per test.
-        from .stores import routing
+        from . import _import_targets
 
-        config.pluginmanager.register(routing, "cachesync-redis-targets")
+        config.pluginmanager.register(_import_targets, "cachesync-redis-targets")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     preflight(session.config, session.config.stash[RUNTIME_KEY])
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    # Fixtures of the plugin find their test here (see fixtures.CURRENT_ITEM for why).
-    item.config.stash[fixtures.CURRENT_ITEM] = item
 
 
 @pytest.hookimpl(tryfirst=True)

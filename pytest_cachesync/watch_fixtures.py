@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._markers import marker_options
+from ._pytest_shortcuts import insert_fixture
 from ._session import RUNTIME_KEY, Runtime
 from .clock_fixture import CLOCK_KEY
 from .staleness.report import FIGURES_KEY
@@ -203,9 +204,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     mapped = settings.invalidation_map.value and bool(settings.cache_patterns.value)
     if ttl_policy(item, runtime) is None and not (mapped and oracle_mode(item, runtime)):
         return
-    # A new list: parametrized tests share the one pytest built.
-    index = _first_function_scoped(item, names)
-    item.fixturenames = [*names[:index], WATCH_FIXTURE, *names[index:]]  # type: ignore[attr-defined]
+    insert_fixture(item, WATCH_FIXTURE)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -226,14 +225,3 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
                 pytrace=False,
             )
     return result
-
-
-def _first_function_scoped(item: pytest.Item, names: list[str]) -> int:
-    """Where autouse fixtures of function scope would stand: after the wider-scoped ones."""
-    info = getattr(item, "_fixtureinfo", None)
-    definitions = getattr(info, "name2fixturedefs", None) or {}
-    for index, name in enumerate(names):
-        fixturedefs = definitions.get(name)
-        if fixturedefs and fixturedefs[-1].scope == "function":
-            return index
-    return len(names)

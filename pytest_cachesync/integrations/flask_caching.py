@@ -140,7 +140,7 @@ def _init_app_routing(cache: Any, route: Callable[[Any], None]) -> Callable[...,
 
 @pytest.fixture(autouse=True)
 def _cachesync_flask_caching(request: pytest.FixtureRequest) -> Iterator[None]:
-    from pytest_cachesync._import_path import resolve_owner
+    from pytest_cachesync._import_targets import resolve_owner
     from pytest_cachesync._session import RUNTIME_KEY
 
     targets = request.config.stash[RUNTIME_KEY].settings.flask_caching.value

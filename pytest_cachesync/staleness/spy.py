@@ -8,6 +8,7 @@ so the same wrapper serves both.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,7 +19,8 @@ import redis
 from pytest_cachesync.clock.reading import ClockLike, clock_reader
 from pytest_cachesync.stores.clients import is_sync_client, response_errors
 
-from .commands import Kind, ParsedCommand, TtlEffect, is_empty_reply, parse_command
+from .commands import Kind, ParsedCommand, parse_command
+from .key_effects import NOT_A_STRING, KeyEffects
 from .patterns import LEASE_PREFIX, KeyClassifier, as_text
 from .records import (
     FILL,
@@ -30,7 +32,7 @@ from .records import (
     KeyEffect,
     KeyRecord,
 )
-from .spy_findings import SpyFindings
+from .report import PatternStats
 
 Execute = Callable[..., Any]
 Interceptor = Callable[[ParsedCommand, Sequence[str]], None]
@@ -50,11 +52,10 @@ __all__ = [
 """Called before a command runs, with the cache keys (prefix stripped) it touches."""
 
 _MISSING = object()
-_NOT_A_STRING = object()
 _WRITES = frozenset({Kind.WRITE, Kind.DELETE, Kind.EXPIRE, Kind.SCRIPT})
 
 
-class RedisSpy(SpyFindings):
+class RedisSpy:
     """Observer of one `redis.Redis` (or FakeRedis) instance.
 
     `events` lists every command, `effects` every cache-key effect, `stats()` the figures per
@@ -84,13 +85,14 @@ class RedisSpy(SpyFindings):
         )
         self.now = clock_reader(clock)
         self.events: list[CommandEvent] = []
-        self.effects: list[KeyEffect] = []
-        self.keys: dict[str, KeyRecord] = {}
+        self._key_effects = KeyEffects(self.classifier)
+        # The key side's own lists: reset() empties them in place.
+        self.effects = self._key_effects.effects
+        self.keys = self._key_effects.keys
         self.scripts: dict[str, object] = {}
         # Keys written outside the test's key prefix (prefix isolation): another keyspace's.
         self.outside_prefix: list[str] = []
         self._interceptors: list[Interceptor] = []
-        self._observers: list[Callable[[KeyEffect], None]] = []
         # Per thread: a replay in one thread must not reroute a threaded app's other requests.
         self._routes = threading.local()
         # Unless an ASGI test client runs the app on an event loop in a thread of its own: then
@@ -148,8 +150,9 @@ class RedisSpy(SpyFindings):
         return lambda: self._interceptors.remove(interceptor)
 
     def add_observer(self, observer: Callable[[KeyEffect], None]) -> Callable[[], None]:
-        self._observers.append(observer)
-        return lambda: self._observers.remove(observer)
+        observers = self._key_effects.observers
+        observers.append(observer)
+        return lambda: observers.remove(observer)
 
     @property
     def _route(self) -> redis.Redis | None:
@@ -272,7 +275,7 @@ class RedisSpy(SpyFindings):
         try:
             return execute("GET", self.classifier.full_key(key))
         except response_errors():
-            return _NOT_A_STRING
+            return NOT_A_STRING
 
     def _peek_all(self, execute: Execute, keys: Sequence[str]) -> dict[str, object]:
         return {key: self._peek(execute, key) for key in keys}
@@ -294,104 +297,76 @@ class RedisSpy(SpyFindings):
             self.scripts[as_text(result)] = args[2]
         elif parsed.name == "SCRIPT LOAD" and len(args) >= 2:
             self.scripts[as_text(result)] = args[1]
-        if not cache_keys:
+        if cache_keys:
+            peek = functools.partial(self._peek, execute)
+            self._key_effects.record(parsed, result, cache_keys, at, bypassed, before, peek)
+
+    # -- what it saw ------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget everything seen so far (the installation stays)."""
+        self.events.clear()
+        self.effects.clear()
+        self.keys.clear()
+
+    @property
+    def commands_total(self) -> int:
+        return sum(1 for e in self.events if not e.bypassed)
+
+    def stats(self) -> dict[str, PatternStats]:
+        """Figures per cache pattern, bypassed commands left out."""
+        figures = {pattern: PatternStats() for pattern in self.classifier.patterns}
+        for effect in self.effects:
+            if not effect.bypassed:
+                figures[effect.pattern].count(effect.effect)
+        return figures
+
+    def effects_for(self, key_or_pattern: str, effect: str | None = None) -> list[KeyEffect]:
+        matches = self.classifier.matches
+        return [
+            e
+            for e in self.effects
+            if not e.bypassed
+            and (effect is None or e.effect == effect)
+            and (e.pattern == key_or_pattern or matches(e.key, key_or_pattern))
+        ]
+
+    def _assert_effect(self, key_or_pattern: str, effect: str, verb: str) -> None:
+        if self.effects_for(key_or_pattern, effect):
             return
-        kind = parsed.kind
-        if kind is Kind.READ:
-            replies = result if parsed.name == "MGET" else [result] * len(cache_keys)
-            for key, reply in zip(cache_keys, replies, strict=False):
-                miss = is_empty_reply(reply) or self.classifier.is_lease(reply)
-                self._effect(key, MISS if miss else HIT, parsed, at, bypassed, reply)
-        elif kind is Kind.WRITE:
-            if parsed.conditional and not result:
-                return
-            for key in cache_keys:
-                if self.classifier.is_lease(parsed.value):
-                    self._effect(key, LEASE, parsed, at, bypassed, parsed.value)
-                else:
-                    self._fill(key, parsed, at, bypassed, parsed.value, parsed.ttl_effect)
-        elif kind is Kind.DELETE:
-            for key in cache_keys:
-                if parsed.name == "GETDEL":
-                    effect = MISS if result is None or self.classifier.is_lease(result) else HIT
-                    self._effect(key, effect, parsed, at, bypassed, result)
-                self._effect(key, INVALIDATION, parsed, at, bypassed)
-        elif kind is Kind.EXPIRE:
-            for key in cache_keys:
-                self._set_ttl(key, parsed.ttl, parsed.ttl_effect, bypassed)
-        elif kind is Kind.SCRIPT:
-            for key in cache_keys:
-                self._script_effect(key, parsed, at, bypassed, result, before, execute)
+        seen = self.effects_for(key_or_pattern)
+        lines = [f"expected {key_or_pattern!r} to be {verb}, but it was not."]
+        if seen:
+            lines.append("What happened to it:")
+            lines += [f"  {e.effect:<12} {e.key} ({e.command})" for e in seen]
+        else:
+            lines.append("No command touched it.")
+        raise AssertionError("\n".join(lines))
 
-    def _script_effect(
-        self,
-        key: str,
-        parsed: ParsedCommand,
-        at: float,
-        bypassed: bool,
-        result: object,
-        before: dict[str, object],
-        execute: Execute,
-    ) -> None:
-        # A script's meaning is unknown; its effect on a string key is read off the key's
-        # value before and after it ran.
-        old, new = before.get(key, _NOT_A_STRING), self._peek(execute, key)
-        if new is _NOT_A_STRING or old is _NOT_A_STRING:
+    def assert_hit(self, key_or_pattern: str) -> None:
+        self._assert_effect(key_or_pattern, HIT, "served from the cache (hit)")
+
+    def assert_missed(self, key_or_pattern: str) -> None:
+        self._assert_effect(key_or_pattern, MISS, "looked up and missed")
+
+    def assert_filled(self, key_or_pattern: str) -> None:
+        self._assert_effect(key_or_pattern, FILL, "filled")
+
+    def assert_invalidated(self, key_or_pattern: str) -> None:
+        self._assert_effect(key_or_pattern, INVALIDATION, "invalidated")
+
+    def assert_not_hit(self, key_or_pattern: str) -> None:
+        hits = self.effects_for(key_or_pattern, HIT)
+        if hits:
+            keys = ", ".join(sorted({e.key for e in hits}))
+            raise AssertionError(f"expected no cache hit on {key_or_pattern!r}, got: {keys}")
+
+    def assert_commands_at_most(self, limit: int) -> None:
+        sent = [e for e in self.events if not e.bypassed]
+        if len(sent) <= limit:
             return
-        if new is not None and not self.classifier.is_lease(new) and new != old:
-            self._fill(key, parsed, at, bypassed, new, TtlEffect.UNKNOWN)
-        elif old is not None and new is None:
-            self._effect(key, INVALIDATION, parsed, at, bypassed)
-        elif self.classifier.is_lease(new) and new != old:
-            self._effect(key, LEASE, parsed, at, bypassed, new)
-        elif new is not None and not self.classifier.is_lease(new) and result is not None:
-            self._effect(key, HIT, parsed, at, bypassed, new)
-        elif result is None or self.classifier.is_lease(result):
-            self._effect(key, MISS, parsed, at, bypassed)
-
-    def _fill(
-        self,
-        key: str,
-        parsed: ParsedCommand,
-        at: float,
-        bypassed: bool,
-        value: object,
-        ttl_effect: TtlEffect,
-    ) -> None:
-        self._effect(key, FILL, parsed, at, bypassed, value)
-        if bypassed:
-            return
-        record = self._key_record(key)
-        record.last_fill_at = at
-        record.fills += 1
-        self._set_ttl(key, parsed.ttl, ttl_effect, bypassed)
-
-    def _set_ttl(self, key: str, ttl: float | None, effect: TtlEffect, bypassed: bool) -> None:
-        if bypassed or effect is TtlEffect.NONE:
-            return
-        record = self._key_record(key)
-        record.ttl_effect = effect
-        record.ttl = ttl if effect is TtlEffect.SET else None
-        if ttl is not None and effect is TtlEffect.SET:
-            record.max_ttl_written = max(record.max_ttl_written or 0.0, ttl)
-
-    def _key_record(self, key: str) -> KeyRecord:
-        record = self.keys.get(key)
-        if record is None:
-            record = self.keys[key] = KeyRecord(self.classifier.pattern_for(key) or "")
-        return record
-
-    def _effect(
-        self,
-        key: str,
-        effect: str,
-        parsed: ParsedCommand,
-        at: float,
-        bypassed: bool,
-        value: object = None,
-    ) -> None:
-        pattern = self.classifier.pattern_for(key) or ""
-        record = KeyEffect(key, pattern, effect, parsed.name, at, bypassed, value)
-        self.effects.append(record)
-        for observer in list(self._observers):
-            observer(record)
+        shown = "\n".join(f"  {i:>3}. {e.render()}" for i, e in enumerate(sent[:50], 1))
+        more = f"\n  ... and {len(sent) - 50} more" if len(sent) > 50 else ""
+        raise AssertionError(
+            f"expected at most {limit} Redis commands, {len(sent)} were sent:\n{shown}{more}"
+        )

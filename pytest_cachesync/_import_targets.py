@@ -1,11 +1,20 @@
-"""Import paths given in options: ``package.module:attribute.path``."""
+"""Options that name Python objects (``package.module:attribute.path``): resolving them, and
+routing the Redis clients ``cachesync_redis_targets`` names to the test's.
+
+The autouse ``_cachesync_redis_targets`` fixture here works only where this module is
+registered as a plugin, which ``pytest_configure`` does only when that option is set: the
+sessions that do not use it pay no fixture per test.
+"""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+
+from ._session import RUNTIME_KEY
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -50,3 +59,20 @@ def load_metadata(path: str) -> sa.MetaData:
             "MetaData or a declarative base / Flask-SQLAlchemy db with a .metadata."
         )
     return metadata
+
+
+@pytest.fixture(autouse=True)
+def _cachesync_redis_targets(request: pytest.FixtureRequest) -> Iterator[None]:
+    from .stores.clients import is_async_client
+
+    targets = request.config.stash[RUNTIME_KEY].settings.redis_targets.value
+    client = request.getfixturevalue("cachesync_redis")
+    with pytest.MonkeyPatch.context() as patcher:
+        for target in targets:
+            owner, name = resolve_owner(target, "cachesync_redis_targets")
+            # An asyncio client is replaced by the test's asyncio one: its callers await.
+            if is_async_client(getattr(owner, name, None)):
+                patcher.setattr(owner, name, request.getfixturevalue("cachesync_async_redis"))
+            else:
+                patcher.setattr(owner, name, client)
+        yield
