@@ -34,19 +34,22 @@ CURRENT_ITEM = pytest.StashKey[pytest.Item]()
 """The test being set up, run or torn down."""
 
 
-class Shortcuts:
+def shortcuts(config: pytest.Config) -> object:
     """A plugin object: the ``_cachesync_config`` fixture and the hook that sets CURRENT_ITEM."""
 
-    def __init__(self, config: pytest.Config) -> None:
-        self._config = config
+    class Shortcuts:
+        # A static method of a class made per config: pytest deprecates session fixtures that
+        # are instance methods, and a fixture naming ``request`` is the cost avoided here.
+        @pytest.fixture(scope="session", name="_cachesync_config")
+        @staticmethod
+        def config_fixture() -> pytest.Config:
+            return config
 
-    @pytest.fixture(scope="session")
-    def _cachesync_config(self) -> pytest.Config:
-        return self._config
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_setup(self, item: pytest.Item) -> None:
+            item.config.stash[CURRENT_ITEM] = item
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        item.config.stash[CURRENT_ITEM] = item
+    return Shortcuts()
 
 
 def current_item(config: pytest.Config) -> pytest.Item:

@@ -16,7 +16,7 @@ import pytest
 from . import async_fixtures, clock_fixture, fixtures, route_fixtures, watch_fixtures
 from ._markers import CLOCK_MARKER_HELP, MARKER_HELP
 from ._options import add_options, resolve
-from ._pytest_shortcuts import Shortcuts
+from ._pytest_shortcuts import shortcuts
 from ._session import RUNTIME_KEY, configure, preflight
 from .staleness.report import (
     FIGURES_KEY,
@@ -37,7 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", CLOCK_MARKER_HELP)
     runtime = configure(config, resolve(config))
     config.stash[FIGURES_KEY] = SessionFigures()
-    config.pluginmanager.register(Shortcuts(config), "cachesync-shortcuts")
+    config.pluginmanager.register(shortcuts(config), "cachesync-shortcuts")
     config.pluginmanager.register(fixtures, "cachesync-fixtures")
     config.pluginmanager.register(clock_fixture, "cachesync-clock-fixture")
     config.pluginmanager.register(watch_fixtures, "cachesync-watch-fixtures")
