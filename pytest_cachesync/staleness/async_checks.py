@@ -149,8 +149,7 @@ async def _invalidated(
     reads: Sequence[AsyncRead[object]],
 ) -> AsyncIterator[None]:
     __tracebackhide__ = True
-    mark = len(checker.spy.effects)
-    commits_before = checker.commit_count()
+    start = checker.block_start()
     yield
     problems: list[str] = []
     compared: set[str] = set()
@@ -159,6 +158,4 @@ async def _invalidated(
         with checker.bypass.active():
             await awaited(read, "assert_invalidated")
         problems.extend(checker.stale_fills(fills, compared))
-    commits = checker.commits_since(commits_before)
-    problems.extend(checker.missed_invalidations(mark, keys_or_patterns, commits, compared))
-    checker.report_invalidations(mark, problems)
+    checker.finish_block(start, keys_or_patterns, problems, compared)

@@ -237,8 +237,7 @@ class StalenessChecker:
         self, keys_or_patterns: Sequence[str], reads: Sequence[Callable[[], object]]
     ) -> Iterator[None]:
         __tracebackhide__ = True
-        mark = len(self.spy.effects)
-        commits_before = self.commit_count()
+        start = self.block_start()
         yield
         problems: list[str] = []
         compared: set[str] = set()
@@ -246,11 +245,24 @@ class StalenessChecker:
             fills = len(self.spy.effects)
             self.bypass.run(read)
             problems.extend(self.stale_fills(fills, compared))
-        problems.extend(
-            self.missed_invalidations(
-                mark, keys_or_patterns, self.commits_since(commits_before), compared
-            )
-        )
+        self.finish_block(start, keys_or_patterns, problems, compared)
+
+    def block_start(self) -> tuple[int, int]:
+        """Where an ``assert_invalidated`` block begins: the spy's effects and the SQL commits."""
+        return len(self.spy.effects), self.commit_count()
+
+    def finish_block(
+        self,
+        start: tuple[int, int],
+        keys_or_patterns: Sequence[str],
+        problems: list[str],
+        compared: set[str],
+    ) -> None:
+        """Add the block's missed invalidations to ``problems`` (found by its reads) and fail."""
+        __tracebackhide__ = True
+        mark, commits_before = start
+        commits = self.commits_since(commits_before)
+        problems.extend(self.missed_invalidations(mark, keys_or_patterns, commits, compared))
         self.report_invalidations(mark, problems)
 
     def commit_count(self) -> int:
