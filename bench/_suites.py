@@ -15,10 +15,12 @@ import re
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench._services import stop_group
+from bench._table import Result, median, ratio
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
@@ -181,3 +183,45 @@ def plugin_offers(*names: str) -> dict[str, bool]:
     return {
         name: re.search(rf"(^|\s){re.escape(name)}\b", offered, re.M) is not None for name in names
     }
+
+
+def on_against_off(
+    run: Callable[[bool], SuiteRun],
+    rounds: int,
+    name: str,
+    *,
+    labels: tuple[str, str],
+    versus: str,
+    goal_ratio: float,
+) -> list[Result]:
+    """Rows of ``run(True)`` against ``run(False)``, alternated over ``rounds`` rounds.
+
+    The figure is the summed per-test time (each run's median); ``labels`` name the off and on
+    rows, and the ratio row is ``name`` with its goal.
+    """
+    runs: dict[bool, list[SuiteRun]] = {False: [], True: []}
+    for _ in range(rounds):
+        for on in (False, True):
+            runs[on].append(run(on))
+    failed = [r for group in runs.values() for r in group if not r.ok]
+    for r in failed[:1]:
+        print(f"  a run failed ({r.failed} failed, {r.passed} passed):\n{tail(r.output)}")
+    test_s = {key: median(sum(r.durations_ms) / 1000 for r in group) for key, group in runs.items()}
+    wall_s = {key: median(r.wall_s for r in group) for key, group in runs.items()}
+    factor = ratio(test_s[True], test_s[False]) if not failed else None
+    tests = runs[False][0].passed
+    off_label, on_label = labels
+    return [
+        Result(f"{off_label}, summed test time", test_s[False], "s", note=f"{tests} tests"),
+        Result(f"{on_label}, summed test time", test_s[True], "s"),
+        Result(
+            name,
+            factor,
+            "x slower",
+            versus=versus,
+            goal=f"<= {goal_ratio}x",
+            met=factor is not None and factor <= goal_ratio,
+            note=f"wall {wall_s[True]:.1f} s vs {wall_s[False]:.1f} s"
+            + (f"; {len(failed)} runs failed" if failed else ""),
+        ),
+    ]

@@ -9,8 +9,8 @@ shared is used.
 
 from __future__ import annotations
 
-from bench._suites import ROOT, SuiteRun, plugin_offers, run_suite, tail
-from bench._table import Result, markdown_table, median, ratio
+from bench._suites import ROOT, SuiteRun, on_against_off, plugin_offers, run_suite
+from bench._table import Result, markdown_table
 from bench.compare import WITHOUT_BASELINE_PLUGINS
 
 SUITE = ROOT / "tests" / "app"
@@ -33,36 +33,14 @@ def main() -> list[Result]:
     if not plugin_offers(flag)[flag]:
         print(f"  {flag} is not available")
         return [Result(NAME, None, "x", note="not available")]
-    runs: dict[bool, list[SuiteRun]] = {False: [], True: []}
-    for _ in range(ROUNDS):
-        for recording in (False, True):
-            runs[recording].append(_run(recording))
-    failed = [run for group in runs.values() for run in group if not run.ok]
-    for run in failed[:1]:
-        print(f"  a run failed ({run.failed} failed, {run.passed} passed):\n{tail(run.output)}")
-    test_s = {key: median(sum(r.durations_ms) / 1000 for r in group) for key, group in runs.items()}
-    wall_s = {key: median(r.wall_s for r in group) for key, group in runs.items()}
-    factor = ratio(test_s[True], test_s[False]) if not failed else None
-    tests = runs[True][0].passed
-    rows = [
-        Result("map: oracle run, recording off, summed test time", test_s[False], "s"),
-        Result(
-            "map: oracle run, recording on, summed test time",
-            test_s[True],
-            "s",
-            note=f"{tests} tests",
-        ),
-        Result(
-            NAME,
-            factor,
-            "x slower",
-            versus="recording off",
-            goal=f"<= {GOAL_RATIO}x",
-            met=factor is not None and factor <= GOAL_RATIO,
-            note=f"wall {wall_s[True]:.1f} s vs {wall_s[False]:.1f} s"
-            + (f"; {len(failed)} runs failed" if failed else ""),
-        ),
-    ]
+    rows = on_against_off(
+        _run,
+        ROUNDS,
+        NAME,
+        labels=("map: oracle run, recording off", "map: oracle run, recording on"),
+        versus="recording off",
+        goal_ratio=GOAL_RATIO,
+    )
     print(markdown_table(rows))
     return rows
 

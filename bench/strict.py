@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench._suites import ROOT, SuiteRun, plugin_offers, run_suite, tail
-from bench._table import Result, markdown_table, median, ratio
+from bench._suites import ROOT, SuiteRun, on_against_off, plugin_offers, run_suite
+from bench._table import Result, markdown_table
 from bench.compare import WITHOUT_BASELINE_PLUGINS
 
 SUITE = ROOT / "tests" / "app"
@@ -38,31 +38,14 @@ def strict_against_plain(run: Callable[[bool], SuiteRun], name: str, label: str)
     if not plugin_offers(STRICT_FLAG)[STRICT_FLAG]:
         print(f"  {STRICT_FLAG} is not available")
         return [Result(name, None, "x", note="not available")]
-    runs: dict[bool, list[SuiteRun]] = {False: [], True: []}
-    for _ in range(ROUNDS):
-        for strict in (False, True):
-            runs[strict].append(run(strict))
-    failed = [run for group in runs.values() for run in group if not run.ok]
-    for run_ in failed[:1]:
-        print(f"  a run failed ({run_.failed} failed, {run_.passed} passed):\n{tail(run_.output)}")
-    test_s = {key: median(sum(r.durations_ms) / 1000 for r in group) for key, group in runs.items()}
-    wall_s = {key: median(r.wall_s for r in group) for key, group in runs.items()}
-    factor = ratio(test_s[True], test_s[False]) if not failed else None
-    tests = runs[False][0].passed
-    rows = [
-        Result(f"{label}: plain run, summed test time", test_s[False], "s", note=f"{tests} tests"),
-        Result(f"{label}: strict run, summed test time", test_s[True], "s"),
-        Result(
-            name,
-            factor,
-            "x slower",
-            versus="plain",
-            goal=f"<= {GOAL_RATIO}x",
-            met=factor is not None and factor <= GOAL_RATIO,
-            note=f"wall {wall_s[True]:.1f} s vs {wall_s[False]:.1f} s"
-            + (f"; {len(failed)} runs failed" if failed else ""),
-        ),
-    ]
+    rows = on_against_off(
+        run,
+        ROUNDS,
+        name,
+        labels=(f"{label}: plain run", f"{label}: strict run"),
+        versus="plain",
+        goal_ratio=GOAL_RATIO,
+    )
     print(markdown_table(rows))
     return rows
 
