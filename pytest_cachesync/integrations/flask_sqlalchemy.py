@@ -20,6 +20,12 @@ def bind_flask_sqlalchemy(db: Any, app: Any, bind: sa.Engine | sa.Connection) ->
     and the test's rollback discards everything. With an Engine (truncate strategy) the app
     commits for real and the plugin deletes the rows before the next test.
     """
+    if not isinstance(bind, sa.Engine | sa.Connection):
+        # Checked here: SQLAlchemy would fail only at the app's first query, far from the cause.
+        raise TypeError(
+            "bind_flask_sqlalchemy: bind must be an Engine or a Connection, such as "
+            f"cachesync.bind; got {type(bind).__name__}."
+        )
     engines = getattr(db, "_app_engines", None)
     if engines is None or app not in engines:
         raise RuntimeError(

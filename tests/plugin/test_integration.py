@@ -156,3 +156,20 @@ def test_existing_flask_sqlalchemy_app(pytester: pytest.Pytester) -> None:
     pytester.syspathinsert()
     pytester.runpytest().assert_outcomes(passed=4)
     assert not (pytester.path / "instance" / "production-do-not-touch.db").exists()
+
+
+def test_bind_flask_sqlalchemy_names_what_it_takes() -> None:
+    from flask import Flask
+    from flask_sqlalchemy import SQLAlchemy
+
+    from pytest_cachesync import bind_flask_sqlalchemy
+
+    app = Flask("app")
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite://"
+    db = SQLAlchemy(app)
+    # The cachesync object itself, a common slip for cachesync.bind.
+    with (
+        pytest.raises(TypeError, match=r"Engine or a Connection, such as cachesync\.bind"),
+        bind_flask_sqlalchemy(db, app, object()),  # type: ignore[arg-type]
+    ):
+        pass
