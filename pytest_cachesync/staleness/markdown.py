@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .report import Report
+from .report import NO_TRAFFIC, Report
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 WORST_TESTS = 10
@@ -44,6 +44,9 @@ def render_markdown(report: Report, *, title: str = "cachesync") -> str:
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines.append(report.score_line())
+    if report.checked_without_traffic:
+        # The run failed for this; the summary is where a CI user looks first.
+        lines += ["", "> **Error:** " + NO_TRAFFIC.format(checked=report.reads_checked) + "."]
     stale_tests = sorted(
         (t for t in report.tests if t.stale), key=lambda t: (-t.stale, -t.worst_staleness)
     )

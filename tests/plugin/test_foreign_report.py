@@ -29,7 +29,11 @@ def test_reads(cachesync_client):
 """
 
 
-def test_oracle_checks_without_cache_traffic_fail_the_run(pytester: pytest.Pytester) -> None:
+def test_oracle_checks_without_cache_traffic_fail_the_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    step_summary = pytester.path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
     oracle_ini(pytester)
     pytester.makepyfile(test_unrouted=UNROUTED)
     result = pytester.runpytest("-p", "no:randomly", "--cachesync-report", "report.json")
@@ -44,6 +48,8 @@ def test_oracle_checks_without_cache_traffic_fail_the_run(pytester: pytest.Pytes
     summary = json.loads((pytester.path / "report.json").read_text())["summary"]
     assert summary["no_cache_traffic"] is True
     assert summary["error"].startswith("no cache traffic reached the test Redis")
+    # The CI job summary says it too, not only the terminal.
+    assert "> **Error:** no cache traffic reached the test Redis" in step_summary.read_text()
 
 
 def test_routed_client_passes(pytester: pytest.Pytester) -> None:
