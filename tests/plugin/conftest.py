@@ -41,9 +41,11 @@ def inner_redis_url(outer: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
 
 
-def inner_db_url(outer: str) -> str:
+def inner_db_url(outer: str, tag: str = "p") -> str:
+    """The base database name of inner runs: the outer one's plus the tag and the outer worker
+    (a tag of their own keeps some tests' inner runs apart from all the others')."""
     url = make_url(outer)
-    return url.set(database=f"{url.database}_p{_outer_worker_index()}").render_as_string(
+    return url.set(database=f"{url.database}_{tag}{_outer_worker_index()}").render_as_string(
         hide_password=False
     )
 
