@@ -5,7 +5,9 @@ synchronous engine; an app written for asyncio gets an ``AsyncEngine`` on the sa
 A configured asyncio URL (``sqlite+aiosqlite://``, ``postgresql+asyncpg://``) names the driver
 of the ``AsyncEngine``, kept as given; the synchronous side uses the matching synchronous
 driver. A synchronous URL gets its usual asyncio counterpart (aiosqlite for SQLite, psycopg's
-own asyncio mode for ``postgresql+psycopg``).
+own asyncio mode for ``postgresql+psycopg``). An asyncpg URL's options are keyword arguments
+of asyncpg, some of which libpq refuses: the synchronous side gets libpq's word for those that
+have one and goes without those that only tune asyncpg; the ``AsyncEngine`` gets them as given.
 
 The engine keeps no connection between uses (``NullPool``): a connection belongs to the event
 loop that opened it, and a test's loop is not the next test's. Writes through it are committed
@@ -16,6 +18,7 @@ engine that bypasses the test's connection.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.engine import URL
@@ -30,6 +33,12 @@ _SYNC_TO_ASYNC = {
     "sqlite": {"pysqlite": "aiosqlite", "": "aiosqlite"},
     "postgresql": {"psycopg": "psycopg", "psycopg2": "psycopg", "": "psycopg"},
 }
+# The options of asyncpg's URLs (SQLAlchemy passes them to asyncpg.connect) that libpq does not
+# know: ``ssl`` takes sslmode's values; the others tune asyncpg alone (its statement cache, its
+# query timeout, TLS without negotiation). Those libpq shares (passfile, target_session_attrs,
+# krbsrvname, gsslib, multi-host ``host``) pass unchanged.
+_ASYNCPG_TO_LIBPQ = {"ssl": "sslmode"}
+_ASYNCPG_ONLY = frozenset({"prepared_statement_cache_size", "command_timeout", "direct_tls"})
 
 
 def _driver(url: URL) -> str:
@@ -46,7 +55,18 @@ def sync_url(url: URL) -> URL:
     driver = _driver(url)
     if driver not in _ASYNC_TO_SYNC:
         return url
-    return url.set(drivername=f"{url.get_backend_name()}+{_ASYNC_TO_SYNC[driver]}")
+    synchronous = url.set(drivername=f"{url.get_backend_name()}+{_ASYNC_TO_SYNC[driver]}")
+    if driver != "asyncpg":
+        return synchronous
+    return synchronous.set(query=_libpq_query(url.query))
+
+
+def _libpq_query(query: Mapping[str, str | tuple[str, ...]]) -> dict[str, str | tuple[str, ...]]:
+    return {
+        _ASYNCPG_TO_LIBPQ.get(name, name): value
+        for name, value in query.items()
+        if name not in _ASYNCPG_ONLY
+    }
 
 
 def async_url(database_url: URL, configured: URL | None) -> URL:
@@ -56,7 +76,11 @@ def async_url(database_url: URL, configured: URL | None) -> URL:
     """
     backend = database_url.get_backend_name()
     if configured is not None and is_async_url(configured):
-        return database_url.set(drivername=configured.drivername)
+        url = database_url.set(drivername=configured.drivername)
+        if _driver(configured) == "asyncpg":
+            # ``database_url`` has libpq's options; asyncpg takes its own, as configured.
+            url = url.set(query=configured.query)
+        return url
     driver = _SYNC_TO_ASYNC.get(backend, {}).get(_driver(database_url))
     if driver is None:
         raise RuntimeError(

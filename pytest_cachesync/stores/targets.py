@@ -243,6 +243,8 @@ def database_target(
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    from .async_sql import is_async_url, sync_url
+
     try:
         url = make_url(raw)
     except ArgumentError as exc:
@@ -260,6 +262,8 @@ def database_target(
             "postgresql (psycopg 3: postgresql+psycopg://...)."
         )
     _check_driver(url, masked)
+    if is_async_url(url):
+        _check_driver(sync_url(url), masked, " (the plugin's own work on the database uses it)")
     env = os.environ if environ is None else environ
     addresses = libpq_addresses(url, env, masked)
     for address in addresses:
@@ -271,7 +275,7 @@ def database_target(
     return DatabaseTarget(url, masked, addresses)
 
 
-def _check_driver(url: URL, masked: str) -> None:
+def _check_driver(url: URL, masked: str, use: str = "") -> None:
     """Refuse a missing driver at start-up, found without importing it (a DBAPI imported here
     would be imported once more by SQLAlchemy, in another state, under pytester)."""
     import importlib.util
@@ -284,10 +288,14 @@ def _check_driver(url: URL, masked: str) -> None:
         raise pytest.UsageError(f"cachesync: database URL {masked}: {exc}.") from None
     module = driver.removesuffix("_async")
     if importlib.util.find_spec(module) is None:
-        postgres = url.get_backend_name() == "postgresql"
-        extra = " (pip install 'pytest-cachesync[postgres]')" if postgres else ""
+        extra = ""
+        if module == "asyncpg":
+            extra = " (pip install asyncpg)"  # no extra of the plugin's installs it
+        elif url.get_backend_name() == "postgresql":
+            extra = " (pip install 'pytest-cachesync[postgres]')"
         raise pytest.UsageError(
-            f"cachesync: the driver {module!r} for {masked} is not installed. Install it{extra}."
+            f"cachesync: the driver {module!r} for {masked} is not installed{use}. "
+            f"Install it{extra}."
         )
 
 

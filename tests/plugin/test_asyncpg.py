@@ -74,6 +74,27 @@ def test_async_engine_on_asyncpg_starts_every_test_empty(
     result.assert_outcomes(passed=4)
 
 
+OPTIONS_TEST = """
+
+async def test_each_side_gets_the_options_its_driver_takes(cachesync):
+    assert dict(cachesync.engine.url.query) == {"sslmode": "disable"}
+    assert dict(cachesync.async_engine.url.query) == {
+        "ssl": "disable", "prepared_statement_cache_size": "0", "command_timeout": "30"
+    }
+    async with cachesync.async_engine.begin() as conn:
+        await conn.execute(items.insert().values(name="x"))
+    assert count(cachesync.db) == 1
+"""
+
+
+def test_asyncpg_options_stay_with_asyncpg(pytester: pytest.Pytester) -> None:
+    # libpq refuses asyncpg's options: the plugin's own (psycopg) side gets libpq's words.
+    options = {"ssl": "disable", "prepared_statement_cache_size": "0", "command_timeout": "30"}
+    pytester.makepyfile(test_options=ASYNC_MODULE + OPTIONS_TEST)
+    url = _asyncpg_base().update_query_dict(options)
+    pytester.runpytest(*_args(url, None)).assert_outcomes(passed=1)
+
+
 @pytest.fixture
 def elsewhere() -> Iterator[URL]:
     """A database on the same server that belongs to no inner run: created empty, dropped after."""

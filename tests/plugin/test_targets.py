@@ -145,3 +145,30 @@ def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> No
     )
     with pytest.raises(pytest.UsageError, match=r"pip install 'pytest-cachesync\[postgres\]'"):
         database_target(PG + "127.0.0.1/app", LOCAL, {})
+
+
+@pytest.mark.parametrize(
+    ("missing", "expected"),
+    [
+        ("asyncpg", r"'asyncpg' for .* is not installed\. Install it \(pip install asyncpg\)"),
+        (
+            "psycopg",
+            r"'psycopg' for postgresql\+asyncpg://.* is not installed \(the plugin's own work "
+            r"on the database uses it\)\. Install it \(pip install 'pytest-cachesync\[postgres\]'",
+        ),
+    ],
+    ids=["asyncpg", "psycopg"],
+)
+def test_an_asyncpg_url_needs_asyncpg_and_psycopg(
+    monkeypatch: pytest.MonkeyPatch, missing: str, expected: str
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == missing else real_find_spec(name, *a),
+    )
+    with pytest.raises(pytest.UsageError, match=expected):
+        database_target("postgresql+asyncpg://postgres@127.0.0.1/app", LOCAL, {})
