@@ -13,7 +13,7 @@ REAL_DB_URL    ?= postgresql+psycopg://postgres@127.0.0.1:5432/cachesync
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test test-real lint bench clean
+.PHONY: install run test test-real lint wheel-check bench clean
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The built wheel in a fresh venv, running examples/prices through the public API only.
+wheel-check:
+	PYTHON=$(PYTHON) .ci/wheel-check
 
 # The benchmarks compare against pytest-redis and pytest-postgresql; they live in their own
 # venv so their plugins never load in the project's own test runs.

@@ -37,13 +37,19 @@ CURRENT_ITEM = pytest.StashKey[pytest.Item]()
 def shortcuts(config: pytest.Config) -> object:
     """A plugin object: the ``_cachesync_config`` fixture and the hook that sets CURRENT_ITEM."""
 
+    def config_fixture() -> pytest.Config:
+        return config
+
+    # `pytest --fixtures` lists a fixture under its function's module: with the fixtures that
+    # use this one, not under a heading of its own whose only fixture is private, so hidden.
+    config_fixture.__module__ = f"{__package__}.fixtures"
+
     class Shortcuts:
         # A static method of a class made per config: pytest deprecates session fixtures that
         # are instance methods, and a fixture naming ``request`` is the cost avoided here.
-        @pytest.fixture(scope="session", name="_cachesync_config")
-        @staticmethod
-        def config_fixture() -> pytest.Config:
-            return config
+        _cachesync_config = pytest.fixture(scope="session", name="_cachesync_config")(
+            staticmethod(config_fixture)
+        )
 
         @pytest.hookimpl(tryfirst=True)
         def pytest_runtest_setup(self, item: pytest.Item) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from . import async_fixtures, clock_fixture, fixtures, route_fixtures, watch_fixtures
+from . import async_fixtures, clock_fixture, fixtures, watch_fixtures
 from ._markers import CLOCK_MARKER_HELP, MARKER_HELP
 from ._options import add_options, resolve
 from ._pytest_shortcuts import shortcuts
@@ -42,7 +42,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(clock_fixture, "cachesync-clock-fixture")
     config.pluginmanager.register(watch_fixtures, "cachesync-watch-fixtures")
     config.pluginmanager.register(async_fixtures, "cachesync-async-fixtures")
-    config.pluginmanager.register(route_fixtures, "cachesync-route-fixtures")
     flask_plugin = config.pluginmanager.get_plugin("flask")
     if getattr(flask_plugin, "__name__", "").startswith("pytest_flask"):
         # pytest-flask's live_server forks; the plugin's serves from a thread on the test's

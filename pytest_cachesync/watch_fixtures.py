@@ -1,8 +1,10 @@
-"""Fixtures of the staleness tools: the spy, the oracle client, TTL bounds at teardown."""
+"""Fixtures of the staleness tools: the spy, the oracle client, TTL bounds at teardown, and
+the routes that bring an app's cache libraries onto the test's Redis for the spy to see."""
 
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     import redis
     import sqlalchemy as sa
 
+    from .integrations.flask_caching import Routes
     from .staleness.oracle import CacheSyncClient, OracleClient
     from .staleness.patterns import TtlPolicy
     from .staleness.spy import RedisSpy
@@ -185,6 +188,20 @@ def _checked(
     except RuntimeError as error:
         refusal = str(error)
     pytest.fail(refusal, pytrace=False)
+
+
+@pytest.fixture
+def _cachesync_routes(
+    request: pytest.FixtureRequest,
+    cachesync_redis: redis.Redis,
+    _cachesync_keyspace: RedisKeyspace,
+) -> Iterator[Routes]:
+    """Cache libraries of the app routed to the test's Redis, undone when the test ends."""
+    from .integrations.flask_caching import Routes
+
+    namespaces = request.node.stash.setdefault(KEY_NAMESPACES, [])
+    with ExitStack() as stack:
+        yield Routes(stack, cachesync_redis, _cachesync_keyspace.key_prefix, namespaces)
 
 
 @pytest.hookimpl(tryfirst=True)

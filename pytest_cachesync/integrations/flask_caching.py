@@ -138,6 +138,42 @@ def _init_app_routing(cache: Any, route: Callable[[Any], None]) -> Callable[...,
     return init_app
 
 
+class Routes:
+    """The cache backends routed to the test's Redis in one test.
+
+    Each backend is routed once however often it is asked, and every route is undone when the
+    test's ExitStack closes.
+    """
+
+    def __init__(
+        self, stack: ExitStack, client: Any, key_prefix: str, namespaces: list[str]
+    ) -> None:
+        self._stack = stack
+        self._client = client
+        self._key_prefix = key_prefix
+        self._namespaces = namespaces
+        self._taken: set[tuple[int, int]] = set()
+
+    def _add_namespace(self, namespace: str) -> None:
+        if namespace not in self._namespaces:
+            self._namespaces.append(namespace)
+
+    def flask_caching(self, cache: Any, *, app: Any = None) -> None:
+        key = (id(cache), id(app if app is not None else getattr(cache, "app", None)))
+        if key in self._taken:
+            return
+        self._stack.enter_context(
+            route_flask_caching(
+                cache,
+                self._client,
+                key_prefix=self._key_prefix,
+                app=app,
+                on_namespace=self._add_namespace,
+            )
+        )
+        self._taken.add(key)
+
+
 @pytest.fixture(autouse=True)
 def _cachesync_flask_caching(request: pytest.FixtureRequest) -> Iterator[None]:
     from pytest_cachesync._import_targets import resolve_owner

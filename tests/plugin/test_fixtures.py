@@ -389,6 +389,13 @@ def test_fixtures_are_documented(pytester: pytest.Pytester) -> None:
             "*Everything a test of a caching app needs, in one object.",
         ]
     )
+    # No heading of the plugin's stands over nothing: private fixtures are listed under the
+    # module of the public ones they serve.
+    lines = result.stdout.lines
+    for index, line in enumerate(lines):
+        if "fixtures defined from pytest_cachesync" in line:
+            following = next((text for text in lines[index + 1 :] if text.strip()), "")
+            assert " -- " in following, f"{line.strip()} lists no fixture"
 
 
 @pytest.mark.usefixtures("models")
