@@ -13,7 +13,9 @@ USERS_ALL = "users:all"
 PARKING_LOTS_ALL = "parking_lots:all"
 ACTIVE_USERS = "active_users"
 
-CACHE_PATTERNS = ("users:*", "user:*", "parking_lot*")
+# Exact up to the separator: a bare prefix (``parking_lot*``) would also take in any state key
+# that merely starts with the same word, and clear-cache would delete it.
+CACHE_PATTERNS = ("users:*", "user:*", "parking_lot:*", "parking_lots:*")
 STATE_PATTERNS = ("user_session:*", "active_users", "rate_limit:*", "daily_*")
 
 SESSION_TTL_SECONDS = 12 * 3600

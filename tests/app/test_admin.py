@@ -7,6 +7,7 @@ from appkit import AppKit
 from flask.testing import FlaskClient
 
 from sample_app import create_app
+from sample_app.cache import get_cache
 
 ADMIN_ENDPOINTS = [
     ("post", "/admin/clear-cache"),
@@ -55,10 +56,35 @@ def test_clear_cache_reports_counts_and_keeps_sessions(
     kit.client.get(f"/parking-lots/{lot}")
     kit.client.get("/users", headers=admin_headers)
     response = kit.client.post("/admin/clear-cache", headers=admin_headers).get_json()
-    assert response["cleared"] == {"users:*": 1, "user:*": 0, "parking_lot*": 2}
+    assert response["cleared"] == {
+        "users:*": 1,
+        "user:*": 0,
+        "parking_lot:*": 1,
+        "parking_lots:*": 1,
+    }
     assert response["total"] == 3
     assert [k for k in kit.redis.scan_iter(match="parking_lot*")] == []
     assert kit.client.get("/users", headers=admin_headers).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/admin/clear-cache", "/admin/reset-database"])
+def test_clearing_the_cache_keeps_state_keys_named_like_cache_keys(
+    kit: AppKit, admin_headers: dict[str, str], path: str
+) -> None:
+    lot = kit.lot()
+    kit.client.get("/parking-lots")
+    kit.client.get(f"/parking-lots/{lot}")
+    cache = get_cache(kit.app)
+    cached = [cache.key(f"parking_lot:{lot}"), cache.key("parking_lots:all")]
+    # A counter with no TTL that the database cannot rebuild: state, though its name begins
+    # like the lot keys.
+    counter = cache.key("parking_lots_created")
+    kit.redis.set(counter, 7)
+    assert kit.redis.exists(*cached) == 2
+    assert kit.client.post(path, headers=admin_headers).status_code == 200
+    assert kit.redis.exists(*cached) == 0
+    assert kit.redis.get(counter) == b"7"
+    assert kit.redis.pttl(counter) == -1
 
 
 def test_reset_database_keeps_admins_and_clears_cache(
@@ -121,12 +147,13 @@ def test_dashboard_json_and_html(kit: AppKit, admin_headers: dict[str, str]) -> 
     replays = len(getattr(kit.client, "checks", ()))
     data = kit.client.get("/admin/redis-dashboard?format=json", headers=admin_headers).get_json()
     assert data["redis"]["status"] == "ok"
-    pattern = data["redis"]["patterns"]["parking_lot*"]
+    pattern = data["redis"]["patterns"]["parking_lot:*"]
     assert pattern["count"] == 1
     assert pattern["keys"][0]["key"] == f"parking_lot:{lot}"
     assert 0 < pattern["keys"][0]["ttl_ms"] <= 5000
     assert data["redis"]["patterns"]["user_session:*"]["count"] == 1
-    assert data["stats"]["patterns"]["parking_lot*"]["hit_ratio"] == round(1 / (2 + replays), 4)
+    assert data["redis"]["patterns"]["parking_lots:*"]["count"] == 0
+    assert data["stats"]["patterns"]["parking_lot:*"]["hit_ratio"] == round(1 / (2 + replays), 4)
     assert "memory" in data["redis"]
     page = kit.client.get(
         "/admin/redis-dashboard", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}

@@ -33,7 +33,7 @@ def test_reads_log_miss_then_hit_and_count_per_pattern(
     # counters see too, one miss and one fill each.
     assert replays == [f"Cache MISS: parking_lot:{lot}"] * len(replays)
     misses = 1 + len(replays)
-    stats = get_cache(kit.app).stats.snapshot()["parking_lot*"]
+    stats = get_cache(kit.app).stats.snapshot()["parking_lot:*"]
     assert (stats["hits"], stats["misses"], stats["fills"], stats["hit_ratio"]) == (
         1,
         misses,
@@ -155,7 +155,7 @@ def test_fill_whose_lease_was_invalidated_is_dropped(
     assert served is not None
     assert served["name"] == "Central"
     assert kit.redis.get(f"parking_lot:{lot}") is None
-    assert cache.stats.snapshot()["parking_lot*"]["dropped_fills"] == 1
+    assert cache.stats.snapshot()["parking_lot:*"]["dropped_fills"] == 1
     assert kit.client.get(f"/parking-lots/{lot}").get_json()["name"] == "Renamed"
 
 
@@ -205,7 +205,7 @@ def test_hundred_concurrent_misses_fill_once(
     assert {status for status, _ in results} == {200}
     assert all(body["name"] == "Central" for _, body in results)
     assert len(lot_selects) == 1
-    stats = get_cache(app).stats.snapshot()["parking_lot*"]
+    stats = get_cache(app).stats.snapshot()["parking_lot:*"]
     assert (stats["fills"], stats["read_throughs"]) == (1, 0)
 
 
@@ -227,5 +227,10 @@ def test_key_prefix_is_applied_to_every_key(redis_client: redis.Redis, db_bind: 
     assert "w1:users:all" in keys
     assert all(k.startswith("w1:") for k in keys), keys
     cleared = kit.client.post("/admin/clear-cache", headers=headers).get_json()
-    assert cleared["cleared"] == {"users:*": 1, "user:*": 0, "parking_lot*": 1}
+    assert cleared["cleared"] == {
+        "users:*": 1,
+        "user:*": 0,
+        "parking_lot:*": 0,
+        "parking_lots:*": 1,
+    }
     assert is_fake(redis_client) or redis_client.exists("w1:active_users")

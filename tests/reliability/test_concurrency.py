@@ -234,7 +234,7 @@ def test_hundred_concurrent_misses_cost_one_database_load(
         patch.setattr(queries, "lot_detail", counting_lot_detail)
         with ThreadPoolExecutor(readers) as pool:
             statuses = list(pool.map(read, range(readers)))
-    stats = get_cache(app).stats.snapshot()["parking_lot*"]
+    stats = get_cache(app).stats.snapshot()["parking_lot:*"]
     figures.record(
         "concurrent_misses",
         readers=readers,

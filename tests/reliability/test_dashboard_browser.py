@@ -125,7 +125,8 @@ def test_dashboard_renders_and_updates_in_chromium(
     browser.execute_script("window.__sameDocument = true;")
 
     headings = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#patterns h3")]
-    assert "parking_lot* (2)" in headings, headings
+    assert "parking_lot:* (2)" in headings, headings
+    assert "parking_lots:* (0)" in headings, headings
     assert any(h.startswith("user_session:* (") for h in headings), headings
     key_rows = browser.find_elements(By.CSS_SELECTOR, "#patterns td")
     cells = [c.text for c in key_rows]
@@ -150,7 +151,8 @@ def test_dashboard_renders_and_updates_in_chromium(
     wait.until(lambda d: d.find_element(By.ID, "ratio").text != ratio_before)
     wait.until(
         lambda d: (
-            "parking_lot* (3)" in [h.text for h in d.find_elements(By.CSS_SELECTOR, "#patterns h3")]
+            "parking_lots:* (1)"
+            in [h.text for h in d.find_elements(By.CSS_SELECTOR, "#patterns h3")]
         )
     )
     assert browser.execute_script("return window.__sameDocument === true;")

@@ -96,7 +96,7 @@ def test_oracle_finds_nothing_in_the_sample_app(
     oracle.get("/parking-lots")
     oracle.assert_no_stale_reads()
     assert len(oracle.checks) == 7
-    assert spy.stats()["parking_lot*"].hits >= 2
+    assert spy.stats()["parking_lot:*"].hits >= 2
 
 
 def test_oracle_finds_the_planted_missing_invalidation(
