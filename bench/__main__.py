@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -55,7 +56,18 @@ def run_module(name: str) -> list[Result]:
     return printed
 
 
-def summary(rows: list[Result], elapsed_s: float) -> str:
+def load_line(loads: dict[str, float]) -> str:
+    """The machine's 1-minute load average as each benchmark started.
+
+    On a shared 2-core machine a load near or above 2 means other work competed for the cores:
+    absolute figures and same-run ratios of that benchmark are then the least trustworthy.
+    """
+    return "- load (1-min average) at each start: " + ", ".join(
+        f"{name} {load:.1f}" for name, load in loads.items()
+    )
+
+
+def summary(rows: list[Result], elapsed_s: float, loads: dict[str, float] | None = None) -> str:
     missed = [row.name for row in rows if row.met is False]
     met = sum(1 for row in rows if row.met)
     verdict = f"goals met: {met} of {met + len(missed)}"
@@ -64,7 +76,9 @@ def summary(rows: list[Result], elapsed_s: float) -> str:
     return "\n\n".join(
         [
             "# pytest-cachesync benchmarks",
-            machine_header() + f"\n- run time: {elapsed_s:.0f} s",
+            machine_header()
+            + f"\n- run time: {elapsed_s:.0f} s"
+            + (f"\n{load_line(loads)}" if loads else ""),
             "Medians; ratios compare figures measured in this same run.",
             markdown_table(rows),
             verdict,
@@ -75,10 +89,12 @@ def summary(rows: list[Result], elapsed_s: float) -> str:
 def main() -> int:
     start = time.perf_counter()
     rows: list[Result] = []
+    loads: dict[str, float] = {}
     for name in MODULES:
+        loads[name] = os.getloadavg()[0]
         rows += run_module(name)
         print()
-    text = summary(rows, time.perf_counter() - start)
+    text = summary(rows, time.perf_counter() - start, loads)
     print(text)
     print(f"\nwritten to {write_latest(text + chr(10))}")
     return 0 if all(row.met is not False for row in rows) else 1

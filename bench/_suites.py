@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import subprocess
 import tempfile
 import time
@@ -38,9 +39,14 @@ def test_item(n, stores):
 
 @dataclass(frozen=True)
 class SuiteRun:
-    """What one pytest subprocess did: wall time, per-test durations and outcomes."""
+    """What one pytest subprocess did: wall and CPU time, per-test durations and outcomes.
+
+    ``cpu_s`` is the user + system time of the process and every process it waited for (xdist
+    workers): unlike wall time, other work on a loaded machine hardly moves it.
+    """
 
     wall_s: float
+    cpu_s: float
     durations_ms: list[float]
     cycles: dict[str, float]  # ms by test name (node id without the file); empty under xdist
     passed: int
@@ -97,6 +103,7 @@ def run_suite(
     command += ["-p", "no:hypothesispytest", "-p", "no:flask"]
     command += ["-p", "bench._recorder", *args, str(target)]
     directory = cwd or target
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     # A session of its own, so a timeout stops xdist workers and servers the suite started too.
     process = subprocess.Popen(
@@ -115,6 +122,7 @@ def run_suite(
     finally:
         stop_group(process)
         wall_s = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cycles, durations, outcomes = _read_record(record_path)
         record_path.unlink(missing_ok=True)
     passed = list(outcomes.values()).count("passed")
@@ -123,6 +131,7 @@ def run_suite(
         passed, failed = _counts_from_summary(output)
     return SuiteRun(
         wall_s=wall_s,
+        cpu_s=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         durations_ms=[seconds * 1000.0 for seconds in durations.values()],
         cycles={test.rpartition("::")[2]: seconds * 1000.0 for test, seconds in cycles.items()},
         passed=passed,
