@@ -71,11 +71,18 @@ def sql_address(dialect: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]) -
     """A printable URL of a DBAPI connection about to open; it never carries a password."""
     if dialect.name == "sqlite":
         return f"sqlite:///{cargs[0] if cargs else cparams.get('database', '')}"
-    host = cparams.get("host") or "(default socket)"
-    port = f":{cparams['port']}" if cparams.get("port") else ""
+    host = _listed(cparams.get("host")) or "(default socket)"
+    port = f":{_listed(cparams['port'])}" if cparams.get("port") else ""
     user = f"{cparams['user']}@" if cparams.get("user") else ""
     database = cparams.get("dbname") or cparams.get("database") or ""
     return f"{dialect.name}://{user}{host}{port}/{database}"
+
+
+def _listed(value: Any) -> str:
+    # asyncpg takes several hosts (and ports) as lists; libpq's drivers as "h1,h2".
+    if isinstance(value, list | tuple):
+        return ",".join(str(part) for part in value)
+    return "" if value is None else str(value)
 
 
 def install(policy: ConnectionPolicy) -> Callable[[], None]:
@@ -192,9 +199,19 @@ def _guard_sql(policy: ConnectionPolicy) -> Callable[[], None]:
     return remove
 
 
+_PLAIN = str | int | float | bool | None
+
+
 def _plain(cparams: dict[str, Any]) -> dict[str, Any]:
     # Drivers also get per-engine objects (psycopg's adapters map): the address is in the rest.
-    return {k: v for k, v in cparams.items() if isinstance(v, str | int | float | bool | None)}
+    # asyncpg's host and port lists are part of the address, so they are kept (as tuples).
+    plain: dict[str, Any] = {}
+    for key, value in cparams.items():
+        if isinstance(value, list | tuple) and all(isinstance(v, _PLAIN) for v in value):
+            plain[key] = tuple(value)
+        elif isinstance(value, _PLAIN):
+            plain[key] = value
+    return plain
 
 
 def connect_args(engine: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from pytest_cachesync.stores.connections import connect_args, sql_address
 from pytest_cachesync.stores.targets import HostPolicy, database_target, redis_target
 
 LOCAL = HostPolicy()
@@ -172,3 +174,37 @@ def test_an_asyncpg_url_needs_asyncpg_and_psycopg(
     )
     with pytest.raises(pytest.UsageError, match=expected):
         database_target("postgresql+asyncpg://postgres@127.0.0.1/app", LOCAL, {})
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql+asyncpg://app:pw@/shop?host=10.0.0.1:5432&host=10.0.0.2:5433",
+            "postgresql://app@10.0.0.1,10.0.0.2:5432,5433/shop",
+        ),
+        (
+            "postgresql+psycopg://app:pw@/shop?host=10.0.0.1:5432&host=10.0.0.2:5433",
+            "postgresql://app@10.0.0.1,10.0.0.2:5432,5433/shop",
+        ),
+        ("postgresql+asyncpg://app:pw@127.0.0.1:5432/shop", "postgresql://app@127.0.0.1:5432/shop"),
+    ],
+)
+def test_a_refused_database_is_shown_as_libpq_writes_it(url: str, shown: str) -> None:
+    engine_url = sa.make_url(url)
+    dialect = engine_url.get_dialect()()
+    cargs, cparams = dialect.create_connect_args(engine_url)
+    assert sql_address(dialect, tuple(cargs), dict(cparams)) == shown
+
+
+def test_hosts_given_as_a_list_are_part_of_the_allowed_address() -> None:
+    # asyncpg gets several hosts as lists: two host lists must not compare equal.
+    pytest.importorskip("asyncpg")
+    ours = sa.create_engine(
+        "postgresql+asyncpg://app@/shop?host=127.0.0.1:5432&host=127.0.0.1:5433"
+    )
+    other = sa.create_engine(
+        "postgresql+asyncpg://app@/shop?host=127.0.0.1:6432&host=127.0.0.1:6433"
+    )
+    assert connect_args(ours) != connect_args(other)
+    assert connect_args(ours)[1]["host"] == ("127.0.0.1", "127.0.0.1")
