@@ -13,7 +13,7 @@ REAL_DB_URL    ?= postgresql+psycopg://postgres@127.0.0.1:5432/cachesync
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test test-real lint wheel-check bench clean
+.PHONY: install run test test-real lint wheel-check wheel-check-real bench clean
 
 install: $(STAMP)
 
@@ -40,9 +40,17 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# The built wheel in a fresh venv, running examples/prices through the public API only.
+# The built wheel in a fresh venv, running examples/prices through the public API only;
+# wheel-check-real also runs it on the machine's Redis and PostgreSQL (names of its own).
+WHEEL_CHECK_REDIS_URL ?= redis://127.0.0.1:6379/4
+WHEEL_CHECK_DB_URL    ?= postgresql+psycopg://postgres@127.0.0.1:5432/cachesync_example
+
 wheel-check:
 	PYTHON=$(PYTHON) .ci/wheel-check
+
+wheel-check-real:
+	PYTHON=$(PYTHON) WHEEL_CHECK_REDIS_URL=$(WHEEL_CHECK_REDIS_URL) \
+		WHEEL_CHECK_DB_URL=$(WHEEL_CHECK_DB_URL) .ci/wheel-check
 
 # The benchmarks compare against pytest-redis and pytest-postgresql; they live in their own
 # venv so their plugins never load in the project's own test runs.
