@@ -7,7 +7,7 @@ cache-aside reads that fill with ``SET ... EX``.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import flask
 import redis
@@ -52,11 +52,12 @@ def create_app(redis_client: redis.Redis, bind: sa.Engine | sa.Connection) -> fl
         if not isinstance(data, dict) or type(data.get("price_cents")) is not int:
             return {"error": "price_cents must be an integer"}, 400
         with sessions.begin() as session:
-            changed = session.execute(
+            result = session.execute(
                 products.update()
                 .where(products.c.id == product_id)
                 .values(price_cents=data["price_cents"])
-            ).rowcount
+            )
+            changed = cast("sa.CursorResult[Any]", result).rowcount
         if not changed:
             flask.abort(404)
         # After the commit: a reader between a delete and the commit would re-fill old data.
