@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    import redis
 
 ROUTED_BACKENDS = ("RedisCache", "RedisSentinelCache")
 
@@ -146,7 +149,7 @@ class Routes:
     """
 
     def __init__(
-        self, stack: ExitStack, client: Any, key_prefix: str, namespaces: list[str]
+        self, stack: ExitStack, client: redis.Redis, key_prefix: str, namespaces: list[str]
     ) -> None:
         self._stack = stack
         self._client = client
