@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -30,13 +30,31 @@ class ForeignConnectionRefused(Exception):
     """Raised where the app opens a connection to a store that is not the test's."""
 
 
+class SqlAllowed(NamedTuple):
+    """A SQL connection a test may open: what the plugin's engine hands its driver, and where."""
+
+    cargs: tuple[Any, ...]
+    cparams: dict[str, Any]
+    address: str
+
+    def admits(self, cargs: tuple[Any, ...], cparams: dict[str, Any], address: str) -> bool:
+        """The same arguments; or the same database named as plainly (another driver, other
+        options), which is the test's own store: its writes are tracked and reset alike."""
+        if (cargs, _plain(cparams)) == (self.cargs, self.cparams):
+            return True
+        # hostaddr (libpq dials it, not host) and service (a file names the server) can send a
+        # connection elsewhere than its shown address; a default socket is named by neither.
+        elsewhere = any(key in cparams for key in ("hostaddr", "service"))
+        return address == self.address and not elsewhere and "(default socket)" not in address
+
+
 @dataclass
 class ConnectionPolicy:
     """What one test may connect to; ``refused`` collects what it tried beyond that."""
 
     nodeid: str
     redis_allowed: set[tuple[object, ...]] | None  # None: Redis is not guarded in this test
-    sql_allowed: list[tuple[tuple[Any, ...], dict[str, Any]]] | None
+    sql_allowed: list[SqlAllowed] | None
     patterns: tuple[str, ...] = ()
     refused: list[str] = field(default_factory=list)
 
@@ -184,9 +202,9 @@ def _guard_sql(policy: ConnectionPolicy) -> Callable[[], None]:
 
     def do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> None:
         __tracebackhide__ = True  # its arguments hold the password
-        if (tuple(cargs), _plain(dict(cparams))) in allowed:
-            return
         shown = sql_address(dialect, tuple(cargs), dict(cparams))
+        if any(entry.admits(tuple(cargs), dict(cparams), shown) for entry in allowed):
+            return
         if shown in ("sqlite:///:memory:", "sqlite:///") or policy.permits(shown):
             return  # an in-memory SQLite database is nobody's store
         raise policy.refuse(shown, "SQL")
@@ -214,10 +232,11 @@ def _plain(cparams: dict[str, Any]) -> dict[str, Any]:
     return plain
 
 
-def connect_args(engine: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """What ``engine`` hands its driver: an allowed connection is one that hands the same."""
+def connect_args(engine: Any) -> SqlAllowed:
+    """What ``engine`` hands its driver, and the database that names."""
     cargs, cparams = engine.dialect.create_connect_args(engine.url)
-    return tuple(cargs), _plain(dict(cparams))
+    address = sql_address(engine.dialect, tuple(cargs), dict(cparams))
+    return SqlAllowed(tuple(cargs), _plain(dict(cparams)), address)
 
 
 def allow_engine(item: pytest.Item, engine: Any) -> None:
@@ -249,7 +268,7 @@ def guard_test(
     patterns: tuple[str, ...],
     *,
     redis_allowed: set[tuple[object, ...]] | None = None,
-    sql_allowed: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = None,
+    sql_allowed: list[SqlAllowed] | None = None,
 ) -> Callable[[], None]:
     """Guard the kinds of ``item``'s connections not guarded yet (several fixtures ask); the
     call returned ends that part, and the last one fails the test if it reached for another

@@ -81,6 +81,75 @@ def test_redis_only_tests_keep_their_own_sqlite(cachesync_redis, tmp_path):
     assert "s3cret" not in result.stdout.str()
 
 
+OWN_ENGINES = """
+import pytest
+import sqlalchemy as sa
+
+
+def own_engine(cachesync, **connect_args):
+    return sa.create_engine(cachesync.engine.url, connect_args=connect_args)
+
+
+def options_of_its_own(cachesync):
+    if cachesync.engine.dialect.name == "sqlite":
+        return {"timeout": 3}
+    return {"application_name": "myapp", "connect_timeout": 5}
+
+
+@pytest.mark.cachesync(db_reset="truncate")
+def test_writes_through_an_engine_with_options_of_its_own(cachesync):
+    engine = own_engine(cachesync, **options_of_its_own(cachesync))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO notes (body) VALUES ('from the app')")
+    engine.dispose()
+    assert cachesync.db.execute(sa.text("SELECT count(*) FROM notes")).scalar() == 1
+
+
+@pytest.mark.cachesync(db_reset="truncate")
+def test_the_next_test_starts_empty(cachesync):
+    assert cachesync.db.execute(sa.text("SELECT count(*) FROM notes")).scalar() == 0
+
+
+def test_hostaddr_sends_the_same_address_elsewhere(cachesync):
+    if cachesync.engine.dialect.name == "sqlite":
+        pytest.skip("libpq only")
+    engine = own_engine(cachesync, hostaddr="127.0.0.2", connect_timeout=1)
+    with engine.connect():
+        pass
+"""
+
+
+def test_the_test_database_is_the_tests_store_whatever_the_engine_options(
+    pytester: pytest.Pytester, backend: Backend
+) -> None:
+    # An app that makes its own engine on the test database (truncate mode) with options of
+    # its own, which its driver gets as other connect arguments than the plugin's engine.
+    pytester.makeconftest(
+        """
+import pytest
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+sa.Table(
+    "notes", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("body", sa.Text)
+)
+
+
+@pytest.fixture(scope="session")
+def cachesync_metadata():
+    return metadata
+"""
+    )
+    pytester.makepyfile(OWN_ENGINES)
+    result = pytester.runpytest("-p", "no:randomly")
+    if backend.db_url is None:
+        result.assert_outcomes(passed=2, skipped=1)
+        return
+    # libpq would dial hostaddr, not the host the URL shows: refused, naming the shown address.
+    result.assert_outcomes(passed=2, failed=1, errors=1)
+    result.stdout.fnmatch_lines(["*cachesync refused a SQL connection to postgresql://*during*"])
+
+
 def test_fakeredis_clients_and_named_stores_are_allowed(
     pytester: pytest.Pytester, backend: Backend
 ) -> None:

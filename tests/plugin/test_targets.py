@@ -208,3 +208,23 @@ def test_hosts_given_as_a_list_are_part_of_the_allowed_address() -> None:
     )
     assert connect_args(ours) != connect_args(other)
     assert connect_args(ours)[1]["host"] == ("127.0.0.1", "127.0.0.1")
+
+
+def test_the_test_database_is_admitted_in_other_words_but_not_when_it_may_lead_elsewhere() -> None:
+    ours = connect_args(sa.create_engine("postgresql+psycopg://app@127.0.0.1:5432/test_shop"))
+    same = {"dbname": "test_shop", "user": "app", "host": "127.0.0.1", "port": 5432}
+    shown = "postgresql://app@127.0.0.1:5432/test_shop"
+    assert ours.address == shown
+    assert ours.admits((), {**same, "application_name": "myapp"}, shown)
+    # libpq dials hostaddr, and a service file may name another server.
+    assert not ours.admits((), {**same, "hostaddr": "10.0.0.5"}, shown)
+    assert not ours.admits((), {**same, "service": "prod"}, shown)
+    # Another database, user or port is another store.
+    other = {**same, "dbname": "shop", "application_name": "myapp"}
+    assert not ours.admits((), other, shown.replace("test_shop", "shop"))
+    sockets = connect_args(sa.create_engine("postgresql+psycopg://app@/test_shop"))
+    assert "(default socket)" in sockets.address
+    assert sockets.admits((), {"dbname": "test_shop", "user": "app"}, sockets.address)
+    # In other words, a socket is named by nothing the guard can compare.
+    renamed = {"dbname": "test_shop", "user": "app", "application_name": "myapp"}
+    assert not sockets.admits((), renamed, sockets.address)
