@@ -17,9 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .commands import Kind, ParsedCommand, parse_command
-from .spy import RedisSpy
+from .spy import RedisSpy, restore_wrapped, save_wrapped
 
-_MISSING = object()
 _SCRATCH_ATTRIBUTE = "_cachesync_async_scratch"
 
 
@@ -44,11 +43,7 @@ class AsyncTap:
     def install(self) -> AsyncTap:
         if self.installed:
             raise RuntimeError("this tap is already installed")
-        current = self.client.__dict__.get("execute_command")
-        if isinstance(getattr(current, "__self__", None), AsyncTap):
-            raise RuntimeError("another cache spy already observes this client")
-        for name in ("execute_command", "pipeline"):
-            self._saved[name] = self.client.__dict__.get(name, _MISSING)
+        self._saved = save_wrapped(self.client, AsyncTap)
         self._raw = self.client.execute_command
         self._raw_pipeline = self.client.pipeline
         self.client.execute_command = self._execute_command
@@ -61,12 +56,8 @@ class AsyncTap:
     def uninstall(self) -> None:
         if not self.installed:
             return
-        for name, saved in self._saved.items():
-            if saved is _MISSING:
-                self.client.__dict__.pop(name, None)
-            else:
-                setattr(self.client, name, saved)
-        self._saved.clear()
+        restore_wrapped(self.client, self._saved)
+        self._saved = {}
         self.installed = False
 
     # -- routing ------------------------------------------------------------------------------

@@ -53,6 +53,27 @@ __all__ = [
 
 _MISSING = object()
 _WRITES = frozenset({Kind.WRITE, Kind.DELETE, Kind.EXPIRE, Kind.SCRIPT})
+_WRAPPED = ("execute_command", "pipeline")
+
+
+def save_wrapped(client: object, wrapper: type) -> dict[str, object]:
+    """What ``client`` itself holds under the names a spy wraps, before it wraps them.
+
+    Refuses a client a ``wrapper`` already observes: two spies would record every command twice.
+    """
+    current = client.__dict__.get("execute_command")
+    if isinstance(getattr(current, "__self__", None), wrapper):
+        raise RuntimeError("another cache spy already observes this client")
+    return {name: client.__dict__.get(name, _MISSING) for name in _WRAPPED}
+
+
+def restore_wrapped(client: object, saved: dict[str, object]) -> None:
+    """Undo a wrap: the instance gets back what it held, or falls back to its class's methods."""
+    for name, value in saved.items():
+        if value is _MISSING:
+            client.__dict__.pop(name, None)
+        else:
+            setattr(client, name, value)
 
 
 class RedisSpy:
@@ -109,11 +130,7 @@ class RedisSpy:
     def install(self) -> RedisSpy:
         if self.installed:
             raise RuntimeError("this spy is already installed")
-        current = self.client.__dict__.get("execute_command")
-        if isinstance(getattr(current, "__self__", None), RedisSpy):
-            raise RuntimeError("another cache spy already observes this client")
-        for name in ("execute_command", "pipeline"):
-            self._saved[name] = self.client.__dict__.get(name, _MISSING)
+        self._saved = save_wrapped(self.client, RedisSpy)
         self._raw = self.client.execute_command
         self._raw_pipeline = self.client.pipeline
         self.client.execute_command = self._execute_command  # type: ignore[method-assign]
@@ -124,12 +141,8 @@ class RedisSpy:
     def uninstall(self) -> None:
         if not self.installed:
             return
-        for name, saved in self._saved.items():
-            if saved is _MISSING:
-                self.client.__dict__.pop(name, None)
-            else:
-                setattr(self.client, name, saved)
-        self._saved.clear()
+        restore_wrapped(self.client, self._saved)
+        self._saved = {}
         self.installed = False
 
     def __enter__(self) -> RedisSpy:
