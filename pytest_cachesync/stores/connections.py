@@ -30,6 +30,9 @@ class ForeignConnectionRefused(Exception):
     """Raised where the app opens a connection to a store that is not the test's."""
 
 
+_REDIRECTING = ("hostaddr", "service", "servicefile", "dsn", "conninfo")
+
+
 class SqlAllowed(NamedTuple):
     """A SQL connection a test may open: what the plugin's engine hands its driver, and where."""
 
@@ -42,9 +45,10 @@ class SqlAllowed(NamedTuple):
         options), which is the test's own store: its writes are tracked and reset alike."""
         if (cargs, _plain(cparams)) == (self.cargs, self.cparams):
             return True
-        # hostaddr (libpq dials it, not host) and service (a file names the server) can send a
-        # connection elsewhere than its shown address; a default socket is named by neither.
-        elsewhere = any(key in cparams for key in ("hostaddr", "service"))
+        # These can send a connection elsewhere than its shown address: hostaddr (libpq dials
+        # it, not host), a service (a file names the server), a connection string the driver
+        # merges with the rest. A default socket is named by none of what is compared.
+        elsewhere = any(key in cparams for key in _REDIRECTING)
         return address == self.address and not elsewhere and "(default socket)" not in address
 
 

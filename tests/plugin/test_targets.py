@@ -219,6 +219,8 @@ def test_the_test_database_is_admitted_in_other_words_but_not_when_it_may_lead_e
     # libpq dials hostaddr, and a service file may name another server.
     assert not ours.admits((), {**same, "hostaddr": "10.0.0.5"}, shown)
     assert not ours.admits((), {**same, "service": "prod"}, shown)
+    # A connection string is merged with the rest by the driver: it may hold a hostaddr.
+    assert not ours.admits((), {**same, "dsn": "hostaddr=10.0.0.5"}, shown)
     # Another database, user or port is another store.
     other = {**same, "dbname": "shop", "application_name": "myapp"}
     assert not ours.admits((), other, shown.replace("test_shop", "shop"))
